@@ -1,0 +1,135 @@
+// Copyright 2026 The hubcore Authors. SPDX-License-Identifier: Apache-2.0
+//
+// Bindings for hubcore::ModuleSpec and its description structs (read-only views).
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "bindings_common.h"
+#include "hubcore/module_spec.h"
+#include "hubcore/module_writer.h"
+
+namespace py = pybind11;
+
+namespace hubcore::python {
+namespace {
+
+py::bytes Bytes(const std::string& s) { return py::bytes(s); }
+
+}  // namespace
+
+void RegisterSpecBindings(py::module_& m) {
+  py::enum_<TensorKind>(m, "TensorKind")
+      .value("DENSE", TensorKind::kDense)
+      .value("SPARSE", TensorKind::kSparse)
+      .value("RAGGED", TensorKind::kRagged)
+      .value("COMPOSITE", TensorKind::kComposite);
+
+  py::class_<TensorShape>(m, "TensorShape")
+      .def_readonly("unknown_rank", &TensorShape::unknown_rank)
+      .def_readonly("dims", &TensorShape::dims)
+      .def("__repr__", &TensorShape::ToString);
+
+  py::class_<TensorInfo>(m, "TensorInfo")
+      .def_readonly("key", &TensorInfo::key)
+      .def_readonly("kind", &TensorInfo::kind)
+      .def_readonly("dtype", &TensorInfo::dtype)
+      .def_readonly("shape", &TensorInfo::shape)
+      .def_readonly("tensor_names", &TensorInfo::tensor_names)
+      .def_readonly("ragged_rank", &TensorInfo::ragged_rank)
+      .def_readonly("row_splits_dtype", &TensorInfo::row_splits_dtype)
+      .def_property_readonly("type_spec_proto",
+                             [](const TensorInfo& t) { return Bytes(t.type_spec_proto); })
+      .def_readonly("type_spec_class_name", &TensorInfo::type_spec_class_name);
+
+  py::class_<SignatureInfo>(m, "SignatureInfo")
+      .def_readonly("name", &SignatureInfo::name)
+      .def_readonly("inputs", &SignatureInfo::inputs)
+      .def_readonly("outputs", &SignatureInfo::outputs);
+
+  py::class_<VariablePartition>(m, "VariablePartition")
+      .def_readonly("node_name", &VariablePartition::node_name)
+      .def_readonly("offset", &VariablePartition::offset)
+      .def_readonly("shape", &VariablePartition::shape);
+
+  py::class_<VariableInfo>(m, "VariableInfo")
+      .def_readonly("name", &VariableInfo::name)
+      .def_readonly("dtype", &VariableInfo::dtype)
+      .def_readonly("shape", &VariableInfo::shape)
+      .def_readonly("trainable", &VariableInfo::trainable)
+      .def_readonly("resource", &VariableInfo::resource)
+      .def_readonly("partitions", &VariableInfo::partitions)
+      .def_property_readonly("num_bytes", &VariableInfo::num_bytes);
+
+  py::class_<AssetInfo>(m, "AssetInfo")
+      .def_readonly("tensor_name", &AssetInfo::tensor_name)
+      .def_readonly("filename", &AssetInfo::filename)
+      .def_readonly("path", &AssetInfo::path);
+
+  py::class_<GraphVariant>(m, "GraphVariant")
+      .def_readonly("tags", &GraphVariant::tags)
+      .def_readonly("signatures", &GraphVariant::signatures)
+      .def_property_readonly("attached_messages",
+                             [](const GraphVariant& v) {
+                               py::dict out;
+                               for (const auto& [k, value] : v.attached_messages)
+                                 out[py::str(k)] = Bytes(value);
+                               return out;
+                             })
+      .def_readonly("variables", &GraphVariant::variables)
+      .def_readonly("assets", &GraphVariant::assets)
+      .def_readonly("collection_keys", &GraphVariant::collection_keys)
+      .def_readonly("num_nodes", &GraphVariant::num_nodes);
+
+  py::class_<CheckpointEntry>(m, "CheckpointEntry")
+      .def_readonly("key", &CheckpointEntry::key)
+      .def_readonly("dtype", &CheckpointEntry::dtype)
+      .def_readonly("shape", &CheckpointEntry::shape)
+      .def_readonly("sliced", &CheckpointEntry::sliced);
+
+  py::class_<ModuleSpec, std::shared_ptr<ModuleSpec>>(m, "ModuleSpec")
+      .def_static(
+          "load",
+          [](const std::string& path) {
+            std::unique_ptr<ModuleSpec> spec;
+            Status status;
+            {
+              py::gil_scoped_release release;
+              status = ModuleSpec::Load(path, &spec);
+            }
+            ThrowIfError(status);
+            return std::shared_ptr<ModuleSpec>(std::move(spec));
+          },
+          py::arg("path"), "Reads and validates the module directory at `path`.")
+      .def_static(
+          "from_saved_model_bytes",
+          [](py::bytes saved_model, const std::string& module_dir, bool has_checkpoint) {
+            std::string bytes = saved_model;
+            std::unique_ptr<ModuleSpec> spec;
+            ThrowIfError(ModuleSpec::FromSavedModelBytes(bytes, module_dir, has_checkpoint, &spec));
+            return std::shared_ptr<ModuleSpec>(std::move(spec));
+          },
+          py::arg("saved_model"), py::arg("module_dir") = "", py::arg("has_checkpoint") = false)
+      .def_property_readonly("path", &ModuleSpec::path)
+      .def_property_readonly("format_version", &ModuleSpec::format_version)
+      .def_property_readonly("variants", &ModuleSpec::variants,
+                             py::return_value_policy::reference_internal)
+      .def_property_readonly("checkpoint_prefix", &ModuleSpec::checkpoint_prefix)
+      .def_property_readonly("checkpoint_entries", &ModuleSpec::checkpoint_entries,
+                             py::return_value_policy::reference_internal)
+      .def("find_variant", &ModuleSpec::FindVariant, py::arg("tags"),
+           py::return_value_policy::reference_internal)
+      .def("saved_model_bytes",
+           [](const ModuleSpec& spec) { return Bytes(spec.SerializedSavedModel()); });
+
+  m.def(
+      "serialize_module_def",
+      [](int format, const std::vector<std::string>& features) {
+        return Bytes(SerializeModuleDefBytes(format, features));
+      },
+      py::arg("format") = 3, py::arg("required_features") = std::vector<std::string>{});
+  m.def("serialize_attachment", [](const std::string& key, py::bytes value) {
+    return Bytes(SerializeAttachmentBytes(key, value));
+  });
+}
+
+}  // namespace hubcore::python

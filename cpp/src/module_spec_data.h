@@ -1,0 +1,35 @@
+// Copyright 2026 The hubcore Authors. SPDX-License-Identifier: Apache-2.0
+//
+// What a loaded ModuleSpec keeps besides its public summary: the parsed SavedModel, shared by the
+// graph rewriter and the runtime so neither parses the file again.
+#ifndef HUBCORE_SRC_MODULE_SPEC_DATA_H_
+#define HUBCORE_SRC_MODULE_SPEC_DATA_H_
+
+#include <string>
+#include <vector>
+
+#include "hubcore/module_spec.h"
+#include "tensorflow/core/protobuf/saved_model.pb.h"
+
+namespace hubcore::internal {
+
+struct ModuleSpecData {
+  std::string path;
+  int format_version = 0;
+  // Asset Const nodes hold absolute paths into <path>/assets; the on-disk-only
+  // `saved_model_assets` collection is removed (as every TF1 Hub reader does in memory).
+  tensorflow::SavedModel saved_model;
+  std::vector<GraphVariant> variants;  // variants[i] describes saved_model.meta_graphs(i).
+  std::string checkpoint_prefix;
+  std::vector<CheckpointEntry> checkpoint_entries;
+};
+
+// Index of the MetaGraphDef for `tags` in data.saved_model, or -1.
+int FindMetaGraphIndex(const ModuleSpecData& data, const std::set<std::string>& tags);
+
+// Splits "node:3" into ("node", 3); "node" gives index 0; "^node" gives index -1 (control).
+void ParseTensorName(const std::string& name, std::string* node, int* index);
+
+}  // namespace hubcore::internal
+
+#endif  // HUBCORE_SRC_MODULE_SPEC_DATA_H_

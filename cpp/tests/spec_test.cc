@@ -1,0 +1,98 @@
+// Copyright 2026 The hubcore Authors. SPDX-License-Identifier: Apache-2.0
+//
+// C++ tests of hubcore::ModuleSpec on the fixture modules, with no Python interpreter involved.
+#include <filesystem>
+#include <fstream>
+
+#include "hubcore/module_spec.h"
+#include "tensorflow/c/tf_datatype.h"
+#include "test_harness.h"
+
+using hubcore::ModuleSpec;
+using hubcore::Status;
+using hubcore::StatusCode;
+using hubcore_test::DataDir;
+
+namespace fs = std::filesystem;
+
+HUBCORE_TEST(TinyHasTwoVariantsAndThreeSignatures) {
+  std::unique_ptr<ModuleSpec> spec;
+  ASSERT_OK(ModuleSpec::Load(DataDir() + "/tiny", &spec));
+  EXPECT_EQ(spec->format_version(), 3);
+  EXPECT_EQ(spec->variants().size(), 2u);
+  const hubcore::GraphVariant* train = spec->FindVariant({"train"});
+  const hubcore::GraphVariant* dflt = spec->FindVariant({});
+  EXPECT_TRUE(train != nullptr && dflt != nullptr);
+  if (!dflt) return;
+  EXPECT_EQ(dflt->signatures.size(), 3u);
+  const hubcore::SignatureInfo* sig = dflt->FindSignature("default");
+  EXPECT_TRUE(sig != nullptr);
+  if (!sig) return;
+  const hubcore::TensorInfo* x = sig->FindInput("x");
+  EXPECT_TRUE(x != nullptr);
+  if (!x) return;
+  EXPECT_EQ(x->dtype, static_cast<int>(TF_FLOAT));
+  EXPECT_EQ(x->shape.ToString(), std::string("(None, 4)"));
+  EXPECT_TRUE(dflt->attached_messages.count("image_module_info") == 1);
+  EXPECT_TRUE(!spec->checkpoint_prefix().empty());
+}
+
+HUBCORE_TEST(PartitionedVariableIsGrouped) {
+  std::unique_ptr<ModuleSpec> spec;
+  ASSERT_OK(ModuleSpec::Load(DataDir() + "/partitioned", &spec));
+  const auto& vars = spec->FindVariant({})->variables;
+  EXPECT_EQ(vars.size(), 2u);
+  bool found = false;
+  for (const auto& v : vars) {
+    if (v.name == "table") {
+      found = true;
+      EXPECT_EQ(v.partitions.size(), 3u);
+      EXPECT_EQ(v.partitions[0].node_name, std::string("table/part_0"));
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
+HUBCORE_TEST(SparseAndRaggedInputsAreDecoded) {
+  std::unique_ptr<ModuleSpec> spec;
+  ASSERT_OK(ModuleSpec::Load(DataDir() + "/sparse_in", &spec));
+  const auto* sp = spec->FindVariant({})->FindSignature("default")->FindInput("sp");
+  EXPECT_TRUE(sp && sp->kind == hubcore::TensorKind::kSparse && sp->tensor_names.size() == 3);
+  ASSERT_OK(ModuleSpec::Load(DataDir() + "/ragged_in", &spec));
+  const auto* rt = spec->FindVariant({})->FindSignature("default")->FindInput("rt");
+  EXPECT_TRUE(rt && rt->kind == hubcore::TensorKind::kRagged && rt->ragged_rank == 1);
+}
+
+HUBCORE_TEST(AssetsResolveIntoTheModule) {
+  std::unique_ptr<ModuleSpec> spec;
+  ASSERT_OK(ModuleSpec::Load(DataDir() + "/text_table", &spec));
+  const auto& assets = spec->FindVariant({})->assets;
+  EXPECT_EQ(assets.size(), 1u);
+  if (assets.empty()) return;
+  EXPECT_TRUE(fs::exists(assets[0].path));
+  EXPECT_EQ(fs::path(assets[0].path).parent_path(),
+            fs::absolute(DataDir() + "/text_table/assets").lexically_normal());
+}
+
+HUBCORE_TEST(BadInputsGiveStatusesNotCrashes) {
+  std::unique_ptr<ModuleSpec> spec;
+  EXPECT_EQ(ModuleSpec::Load(DataDir() + "/no/such/module", &spec).code(), StatusCode::kNotFound);
+  const fs::path tmp = fs::temp_directory_path() / "hubcore_cc_test_bad";
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  fs::copy(DataDir() + "/tiny", tmp, fs::copy_options::recursive);
+  fs::permissions(tmp, fs::perms::owner_all, fs::perm_options::add);
+  // Truncate saved_model.pb in the middle.
+  const fs::path pb = tmp / "saved_model.pb";
+  fs::permissions(pb, fs::perms::owner_write, fs::perm_options::add);
+  fs::resize_file(pb, fs::file_size(pb) / 2);
+  EXPECT_EQ(ModuleSpec::Load(tmp.string(), &spec).code(), StatusCode::kDataLoss);
+  // Unknown format version.
+  const fs::path marker = tmp / "tfhub_module.pb";
+  fs::permissions(marker, fs::perms::owner_write, fs::perm_options::add);
+  { std::ofstream(marker, std::ios::binary | std::ios::trunc) << std::string("\x08\x04", 2); }
+  EXPECT_EQ(ModuleSpec::Load(tmp.string(), &spec).code(), StatusCode::kUnimplemented);
+  fs::remove(marker);
+  EXPECT_EQ(ModuleSpec::Load(tmp.string(), &spec).code(), StatusCode::kNotAModule);
+  fs::remove_all(tmp);
+}

@@ -1,0 +1,74 @@
+"""hubcore: TF1 Hub modules (``hub.Module``) on TensorFlow 2.21, with a C++ core.
+
+``import hubcore as hub`` is a drop-in for tensorflow_hub's TF1 module API. Names are imported
+lazily so that ``hubcore.Runner`` and the CLI start without loading TensorFlow's Python API.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from hubcore.errors import (
+    AlreadyExistsError,
+    CorruptModuleError,
+    Error,
+    ExecutionError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    InvalidModuleError,
+    ModulePathNotFoundError,
+    NotAModuleError,
+    SignatureNotFoundError,
+    UnsupportedFormatError,
+    VariantNotFoundError,
+)
+
+__version__ = "0.1.0"
+
+# public name -> submodule that defines it
+_LAZY = {
+    "ModuleSpec": "hubcore.module_spec",
+    "load_module_spec": "hubcore.module_spec",
+    "ParsedTensorInfo": "hubcore.tensor_info",
+    "Module": "hubcore.module",
+    "eval_function_for_module": "hubcore.module",
+    "create_module_spec": "hubcore.creation",
+    "create_module_spec_from_saved_model": "hubcore.creation",
+    "add_signature": "hubcore.creation",
+    "attach_message": "hubcore.creation",
+    "ImageModuleInfo": "hubcore.image_util",
+    "attach_image_module_info": "hubcore.image_util",
+    "get_expected_image_size": "hubcore.image_util",
+    "get_num_image_channels": "hubcore.image_util",
+    "Runner": "hubcore.runner",
+}
+
+__all__ = [
+    "AlreadyExistsError",
+    "CorruptModuleError",
+    "Error",
+    "ExecutionError",
+    "FailedPreconditionError",
+    "InvalidArgumentError",
+    "InvalidModuleError",
+    "ModulePathNotFoundError",
+    "NotAModuleError",
+    "SignatureNotFoundError",
+    "UnsupportedFormatError",
+    "VariantNotFoundError",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hubcore' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

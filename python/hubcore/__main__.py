@@ -1,0 +1,7 @@
+"""``python -m hubcore`` runs the command line."""
+
+import sys
+
+from hubcore.cli import main
+
+sys.exit(main())

@@ -1,0 +1,41 @@
+"""Test setup: fixtures directory, and an optional in-tree build for development.
+
+CI tests the installed package (``pip install .``). For development, set HUBCORE_BUILD_DIR to a
+CMake build directory (e.g. build/dev) to test python/hubcore with that build's extension.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import glob
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
+
+_build = os.environ.get("HUBCORE_BUILD_DIR")
+if _build:
+    sys.path.insert(0, str(ROOT / "python"))
+    (_so,) = glob.glob(os.path.join(_build, "_core*.so"))
+    _spec = importlib.util.spec_from_file_location("hubcore._core", _so)
+    _mod = importlib.util.module_from_spec(_spec)
+    sys.modules["hubcore._core"] = _mod
+    _spec.loader.exec_module(_mod)
+
+FIXTURES = ["batchnorm", "partitioned", "ragged_in", "sparse_in", "text_table", "tiny"]
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def manifest() -> dict:
+    import json
+
+    return json.loads((DATA / "manifest.json").read_text())["modules"]
