@@ -121,6 +121,8 @@ void RegisterSpecBindings(py::module_& m) {
       .def("saved_model_bytes",
            [](const ModuleSpec& spec) { return Bytes(spec.SerializedSavedModel()); });
 
+  m.def("dtype_name", &DataTypeName, py::arg("dtype"),
+        "Python-style name of a TF_DataType value, without importing TensorFlow.");
   m.def(
       "serialize_module_def",
       [](int format, const std::vector<std::string>& features) {
@@ -130,6 +132,47 @@ void RegisterSpecBindings(py::module_& m) {
   m.def("serialize_attachment", [](const std::string& key, py::bytes value) {
     return Bytes(SerializeAttachmentBytes(key, value));
   });
+
+  // ---- Module export (hubcore/module_writer.h) ----
+  m.def(
+      "build_export_saved_model",
+      [](const ModuleSpec& spec) {
+        std::string bytes;
+        std::vector<AssetCopy> assets;
+        ThrowIfError(BuildExportSavedModel(spec, &bytes, &assets));
+        py::list copies;
+        for (const auto& a : assets) copies.append(py::make_tuple(a.source, a.filename));
+        return py::make_tuple(Bytes(bytes), copies);
+      },
+      py::arg("spec"),
+      "(saved_model.pb bytes, [(source, asset filename)]) of an export of `spec`.");
+  m.def(
+      "write_module_files",
+      [](const ModuleSpec& spec, const std::string& dir) {
+        Status status;
+        {
+          py::gil_scoped_release release;
+          status = WriteModuleFiles(spec, dir);
+        }
+        ThrowIfError(status);
+      },
+      py::arg("spec"), py::arg("dir"),
+      "Writes assets/, an empty variables/, saved_model.pb and tfhub_module.pb into `dir`.");
+  m.def(
+      "create_export_temp_dir",
+      [](const std::string& path) {
+        std::string tmp;
+        ThrowIfError(CreateExportTempDir(path, &tmp));
+        return tmp;
+      },
+      py::arg("path"), "Checks `path` is free and creates `<path>.tmp-<hex>` next to it.");
+  m.def(
+      "commit_export_dir",
+      [](const std::string& temp_dir, const std::string& path) {
+        ThrowIfError(CommitExportDir(temp_dir, path));
+      },
+      py::arg("temp_dir"), py::arg("path"));
+  m.def("remove_export_dir", &RemoveExportDir, py::arg("dir"));
 }
 
 }  // namespace hubcore::python

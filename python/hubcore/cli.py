@@ -9,12 +9,40 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+
+# Keep TensorFlow's C++ start-up chatter (oneDNN, CUDA probing) off the terminal; set before the
+# native libraries load. An explicit setting by the user wins.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from hubcore.errors import Error
 
 # Subcommand modules, in the order `hubcore --help` lists them.
 COMMANDS = ["show"]
+
+
+def _load_native_quietly() -> None:
+    """Loads hubcore._core with stderr muted at the file-descriptor level.
+
+    TensorFlow's shared libraries log start-up notes (oneDNN, CUDA probing) through absl before any
+    log level applies; for a command-line tool they are noise. Import errors still surface as
+    Python exceptions, which are raised after stderr is restored.
+    """
+    if "hubcore._core" in sys.modules or os.environ.get("HUBCORE_VERBOSE_STARTUP"):
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        importlib.import_module("hubcore._core")
+    except ImportError:
+        pass  # Re-raised, with its message visible, by the command that needs it.
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,12 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    _load_native_quietly()
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args) or 0)
     except Error as e:
         print(f"hubcore {args.command}: error: {e}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # Output piped into `head` and the like: stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print(f"hubcore {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -7,7 +7,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from hubcore import _core
-from hubcore.errors import SignatureNotFoundError, VariantNotFoundError
+from hubcore.errors import (
+    InvalidArgumentError,
+    InvalidModuleError,
+    SignatureNotFoundError,
+    VariantNotFoundError,
+)
 
 Tags = frozenset[str]
 
@@ -150,4 +155,9 @@ class ModuleSpec:
 
 def load_module_spec(path: str | os.PathLike[str]) -> ModuleSpec:
     """Loads a TF1 Hub module directory; raises a hubcore.Error subclass naming the problem."""
-    return ModuleSpec(_core.ModuleSpec.load(os.fspath(path)))
+    try:
+        native = _core.ModuleSpec.load(os.fspath(path))
+    except InvalidArgumentError as e:
+        # At load time an invalid argument is a structurally invalid module.
+        raise InvalidModuleError(str(e)) from None
+    return ModuleSpec(native)

@@ -26,6 +26,9 @@
 
 namespace hubcore {
 
+// The Python-style name of a TF_DataType value ("float32", "string", ...), or "dtype<N>".
+HUBCORE_API std::string DataTypeName(int dtype);
+
 // A static shape: `unknown_rank`, or one entry per dimension with -1 for an unknown size.
 struct HUBCORE_API TensorShape {
   bool unknown_rank = true;

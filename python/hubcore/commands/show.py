@@ -1,0 +1,161 @@
+"""``hubcore show MODULE``: what a module offers (variants, signatures, variables, assets).
+
+Reads the module with the C++ core only; TensorFlow's Python API is never imported, so this is
+fast enough to run on every module of a directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from hubcore import _core
+
+
+def _shape(shape: _core.TensorShape) -> list[int | None] | None:
+    if shape.unknown_rank:
+        return None
+    return [None if d < 0 else d for d in shape.dims]
+
+
+def _tensor(info: _core.TensorInfo) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "dtype": _core.dtype_name(info.dtype) if info.dtype else None,
+        "shape": _shape(info.shape),
+        "kind": info.kind.name.lower(),
+        "tensors": list(info.tensor_names),
+    }
+    if info.kind == _core.TensorKind.RAGGED:
+        out["ragged_rank"] = info.ragged_rank
+        out["row_splits_dtype"] = _core.dtype_name(info.row_splits_dtype)
+    if info.kind == _core.TensorKind.COMPOSITE:
+        out["type_spec"] = info.type_spec_class_name
+    return out
+
+
+def describe(spec: _core.ModuleSpec) -> dict[str, Any]:
+    """A JSON-serializable description of a loaded module (the ``--json`` output)."""
+    variants = []
+    for v in sorted(spec.variants, key=lambda v: (len(v.tags), sorted(v.tags))):
+        variants.append(
+            {
+                "tags": sorted(v.tags),
+                "num_nodes": v.num_nodes,
+                "signatures": {
+                    s.name: {
+                        "inputs": {t.key: _tensor(t) for t in s.inputs},
+                        "outputs": {t.key: _tensor(t) for t in s.outputs},
+                    }
+                    for s in v.signatures
+                },
+                "variables": [
+                    {
+                        "name": var.name,
+                        "dtype": _core.dtype_name(var.dtype),
+                        "shape": list(var.shape),
+                        "bytes": var.num_bytes,
+                        "trainable": var.trainable,
+                        "partitions": [
+                            {"node": p.node_name, "offset": list(p.offset), "shape": list(p.shape)}
+                            for p in var.partitions
+                        ],
+                    }
+                    for var in v.variables
+                ],
+                "assets": [{"file": a.filename, "path": a.path} for a in v.assets],
+                "attached_messages": {
+                    k: len(value) for k, value in sorted(v.attached_messages.items())
+                },
+                "collections": list(v.collection_keys),
+            }
+        )
+    return {
+        "path": spec.path,
+        "format_version": spec.format_version,
+        "checkpoint": spec.checkpoint_prefix or None,
+        "checkpoint_entries": len(spec.checkpoint_entries),
+        "variants": variants,
+    }
+
+
+def _fmt_shape(shape: list[int | None] | None) -> str:
+    if shape is None:
+        return "<unknown rank>"
+    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def _fmt_bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def render_text(desc: dict[str, Any]) -> str:
+    lines = [
+        f"Module: {desc['path']}",
+        f"Format: TF1 Hub module, format version {desc['format_version']}",
+    ]
+    total = sum(var["bytes"] for v in desc["variants"][:1] for var in v["variables"])
+    if desc["checkpoint"]:
+        lines.append(
+            f"Checkpoint: {desc['checkpoint']} ({desc['checkpoint_entries']} entries,"
+            f" {_fmt_bytes(total)} of variables)"
+        )
+    for v in desc["variants"]:
+        tags = "{" + ", ".join(v["tags"]) + "}"
+        lines.append("")
+        lines.append(f"Graph variant tags={tags}  ({v['num_nodes']} nodes)")
+        lines.append("  Signatures:")
+        for name, sig in v["signatures"].items():
+            lines.append(f"    {name}:")
+            for direction in ("inputs", "outputs"):
+                for key, t in sig[direction].items():
+                    kind = "" if t["kind"] == "dense" else f" {t['kind']}"
+                    arrow = "in " if direction == "inputs" else "out"
+                    lines.append(
+                        f"      {arrow} {key}: {t['dtype']} {_fmt_shape(t['shape'])}{kind}"
+                    )
+        if v["variables"]:
+            lines.append(f"  Variables ({len(v['variables'])}):")
+            for var in v["variables"]:
+                parts = f", {len(var['partitions'])} partitions" if var["partitions"] else ""
+                train = ", trainable" if var["trainable"] else ""
+                lines.append(
+                    f"    {var['name']}: {var['dtype']} {_fmt_shape(var['shape'])}"
+                    f" ({_fmt_bytes(var['bytes'])}{parts}{train})"
+                )
+        if v["assets"]:
+            lines.append("  Assets:")
+            lines.extend(f"    {a['file']}" for a in v["assets"])
+        if v["attached_messages"]:
+            lines.append("  Attached messages:")
+            lines.extend(
+                f"    {k} ({n} bytes)" for k, n in v["attached_messages"].items()
+            )
+    return "\n".join(lines)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "show", help="describe a module: variants, signatures, variables, assets"
+    )
+    p.add_argument("module", help="path of a TF1 Hub module directory")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not os.path.exists(args.module):
+        print(f"hubcore show: error: {args.module}: no such file or directory", file=sys.stderr)
+        return 1
+    desc = describe(_core.ModuleSpec.load(args.module))
+    if args.json:
+        print(json.dumps(desc, indent=2))
+    else:
+        print(render_text(desc))
+    return 0

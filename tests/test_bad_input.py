@@ -1,0 +1,163 @@
+"""Broken modules raise the documented exception with a clear message, in-process, never a crash."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+
+import hubcore as hub
+
+
+@pytest.fixture
+def tiny_copy(tmp_path, data_dir) -> Path:
+    dst = tmp_path / "tiny"
+    shutil.copytree(data_dir / "tiny", dst)
+    for p in dst.rglob("*"):
+        p.chmod(p.stat().st_mode | stat.S_IWUSR)
+    dst.chmod(dst.stat().st_mode | stat.S_IWUSR)
+    return dst
+
+
+def test_missing_path(tmp_path):
+    with pytest.raises(hub.ModulePathNotFoundError, match="does not exist") as info:
+        hub.load_module_spec(tmp_path / "nowhere")
+    assert isinstance(info.value, ValueError) and isinstance(info.value, OSError)
+
+
+def test_tf2_saved_model_is_not_a_module(tmp_path):
+    import tensorflow as tf
+
+    class Doubler(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+        def __call__(self, x):
+            return 2 * x
+
+    path = tmp_path / "tf2"
+    tf.saved_model.save(Doubler(), str(path))
+    with pytest.raises(ValueError, match="SavedModel but not a TF1 Hub module.*tfhub_module.pb"):
+        hub.load_module_spec(path)
+
+
+def test_empty_directory_is_not_a_module(tmp_path):
+    with pytest.raises(hub.NotAModuleError, match="not a TF1 Hub module"):
+        hub.load_module_spec(tmp_path)
+
+
+def test_file_is_not_a_module(tmp_path):
+    f = tmp_path / "module.tar.gz"
+    f.write_bytes(b"\x1f\x8b not really")
+    with pytest.raises(hub.NotAModuleError, match="is a file"):
+        hub.load_module_spec(f)
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.1, 0.33, 0.5, 0.9, 0.999])
+def test_truncated_saved_model(tiny_copy, fraction):
+    pb = tiny_copy / "saved_model.pb"
+    data = pb.read_bytes()
+    pb.write_bytes(data[: int(len(data) * fraction)])
+    with pytest.raises(hub.CorruptModuleError, match="saved_model.pb") as info:
+        hub.load_module_spec(tiny_copy)
+    assert isinstance(info.value, ValueError) and isinstance(info.value, RuntimeError)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_random_saved_model(tiny_copy, seed):
+    pb = tiny_copy / "saved_model.pb"
+    pb.write_bytes(random.Random(seed).randbytes(pb.stat().st_size))
+    with pytest.raises(hub.CorruptModuleError, match="saved_model.pb"):
+        hub.load_module_spec(tiny_copy)
+
+
+def test_bit_flips_never_crash(tiny_copy):
+    """Flipped bytes either still parse (a valid proto) or raise a hubcore error."""
+    pb = tiny_copy / "saved_model.pb"
+    original = pb.read_bytes()
+    rng = random.Random(7)
+    for _ in range(40):
+        data = bytearray(original)
+        for _ in range(4):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        pb.write_bytes(bytes(data))
+        try:
+            hub.load_module_spec(tiny_copy)
+        except hub.Error:
+            pass
+
+
+@pytest.mark.parametrize("marker", [b"\x08\x04", b"\x08\x02", b"", b"\x08\x03\x12\x04sgmt"])
+def test_unsupported_module_def(tiny_copy, marker):
+    (tiny_copy / "tfhub_module.pb").write_bytes(marker)
+    with pytest.raises(hub.UnsupportedFormatError, match="Unsupported") as info:
+        hub.load_module_spec(tiny_copy)
+    assert isinstance(info.value, ValueError)
+    assert "tfhub_module.pb" in str(info.value)
+
+
+def test_unknown_required_feature_is_named(tiny_copy):
+    (tiny_copy / "tfhub_module.pb").write_bytes(b"\x08\x03\x12\x0cfuture_thing")
+    with pytest.raises(hub.UnsupportedFormatError, match="'future_thing'"):
+        hub.load_module_spec(tiny_copy)
+
+
+def test_garbage_module_def(tiny_copy):
+    (tiny_copy / "tfhub_module.pb").write_bytes(b"\x08")
+    with pytest.raises(hub.CorruptModuleError, match="tfhub_module.pb"):
+        hub.load_module_spec(tiny_copy)
+
+
+def test_missing_variables_index(tiny_copy):
+    os.remove(tiny_copy / "variables" / "variables.index")
+    with pytest.raises(hub.CorruptModuleError, match=r"variables\.index is missing"):
+        hub.load_module_spec(tiny_copy)
+
+
+def test_corrupt_variables_index(tiny_copy):
+    (tiny_copy / "variables" / "variables.index").write_bytes(b"\x00" * 64)
+    with pytest.raises(hub.CorruptModuleError, match="checkpoint"):
+        hub.load_module_spec(tiny_copy)
+
+
+def test_missing_saved_model(tiny_copy):
+    os.remove(tiny_copy / "saved_model.pb")
+    with pytest.raises(hub.NotAModuleError, match="saved_model.pb is missing"):
+        hub.load_module_spec(tiny_copy)
+
+
+def test_asset_escaping_the_module_is_rejected(tmp_path, data_dir):
+    """A hostile saved_model_assets entry pointing outside assets/ is refused."""
+    from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+
+    dst = tmp_path / "text_table"
+    shutil.copytree(data_dir / "text_table", dst)
+    for p in [dst, *dst.rglob("*")]:
+        p.chmod(p.stat().st_mode | stat.S_IWUSR)
+    sm = saved_model_pb2.SavedModel()
+    sm.ParseFromString((dst / "saved_model.pb").read_bytes())
+    for any_value in sm.meta_graphs[0].collection_def["saved_model_assets"].any_list.value:
+        asset = meta_graph_pb2.AssetFileDef()
+        any_value.Unpack(asset)
+        asset.filename = "../../../etc/passwd"
+        any_value.Pack(asset)
+    (dst / "saved_model.pb").write_bytes(sm.SerializeToString())
+    with pytest.raises(hub.InvalidModuleError, match="outside the module's assets"):
+        hub.load_module_spec(dst)
+
+
+def test_unsupported_collection_is_rejected(tmp_path, data_dir):
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    dst = tmp_path / "tiny"
+    shutil.copytree(data_dir / "tiny", dst)
+    for p in [dst, *dst.rglob("*")]:
+        p.chmod(p.stat().st_mode | stat.S_IWUSR)
+    sm = saved_model_pb2.SavedModel()
+    sm.ParseFromString((dst / "saved_model.pb").read_bytes())
+    sm.meta_graphs[0].collection_def["summaries"].node_list.value.append("x:0")
+    (dst / "saved_model.pb").write_bytes(sm.SerializeToString())
+    with pytest.raises(ValueError, match="Unsupported collections in graph: \\['summaries'\\]"):
+        hub.load_module_spec(dst)
