@@ -6,8 +6,8 @@ CMake build directory (e.g. build/dev) to test python/hubcore with that build's 
 
 from __future__ import annotations
 
-import importlib.util
 import glob
+import importlib.util
 import os
 import sys
 from pathlib import Path

@@ -41,13 +41,17 @@ def test_find_package_example_reads_a_module(data_dir):
     examples = _find("HUBCORE_EXAMPLES_DIR", "*examples*")
     result = subprocess.run(
         [os.path.join(examples, "inspect_module"), str(data_dir / "tiny")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert "variant {train}" in result.stdout
     assert "variable dense/kernel (48 bytes)" in result.stdout
     bad = subprocess.run(
         [os.path.join(examples, "inspect_module"), str(data_dir / "missing")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert bad.returncode == 1 and "NOT_FOUND" in bad.stderr

@@ -30,7 +30,10 @@ def test_show_json_matches_spec(data_dir, capsys, manifest):
     assert len(table["partitions"]) == 3 and table["bytes"] == 20 * 5 * 4
     sig = variant["signatures"]["default"]
     assert sig["inputs"]["default"] == {
-        "dtype": "int64", "shape": [None], "kind": "dense", "tensors": sig["inputs"]["default"]["tensors"]
+        "dtype": "int64",
+        "shape": [None],
+        "kind": "dense",
+        "tensors": sig["inputs"]["default"]["tensors"],
     }
 
 

@@ -17,8 +17,8 @@ PYBIND11_MODULE(_core, m) {
     } catch (const hubcore::python::StatusError& e) {
       // hubcore.errors is pure Python and never imports _core, so this cannot recurse.
       py::object errors = py::module_::import("hubcore.errors");
-      py::object cls = errors.attr("error_for_status_code")(
-          hubcore::StatusCodeName(e.status().code()));
+      py::object cls =
+          errors.attr("error_for_status_code")(hubcore::StatusCodeName(e.status().code()));
       PyErr_SetObject(cls.ptr(), py::str(e.status().message()).ptr());
     }
   });

@@ -41,11 +41,16 @@ class WireReader {
     uint64_t ignored;
     std::string ignored_bytes;
     switch (wire_type) {
-      case kVarint: return ReadVarint(&ignored);
-      case kLengthDelimited: return ReadBytes(&ignored_bytes);
-      case kFixed64: return Advance(8);
-      case kFixed32: return Advance(4);
-      default: return false;  // Groups are not used by these messages.
+      case kVarint:
+        return ReadVarint(&ignored);
+      case kLengthDelimited:
+        return ReadBytes(&ignored_bytes);
+      case kFixed64:
+        return Advance(8);
+      case kFixed32:
+        return Advance(4);
+      default:
+        return false;  // Groups are not used by these messages.
     }
   }
 

@@ -3,7 +3,8 @@
 // The two tiny protos of the TF1 Hub format that TensorFlow does not ship:
 //   tensorflow_hub.ModuleDef        { Format format = 1; repeated string required_features = 2; }
 //   tensorflow_hub.ModuleAttachment { string key = 1; bytes value = 2; }
-// They are read and written here with a minimal wire-format codec, so the core needs no protoc step.
+// They are read and written here with a minimal wire-format codec, so the core needs no protoc
+// step.
 #ifndef HUBCORE_SRC_MODULE_FORMAT_H_
 #define HUBCORE_SRC_MODULE_FORMAT_H_
 

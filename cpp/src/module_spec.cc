@@ -12,8 +12,8 @@
 #include <unordered_set>
 
 #include "module_format.h"
-#include "tensorflow/c/tf_datatype.h"
 #include "module_spec_data.h"
+#include "tensorflow/c/tf_datatype.h"
 #include "tensorflow/core/framework/graph.pb.h"
 #include "tensorflow/core/framework/node_def.pb.h"
 #include "tensorflow/core/framework/tensor.pb.h"
@@ -59,10 +59,9 @@ namespace {
 // hubcore refuses it too (and never writes one).
 const std::unordered_set<std::string>& AllowedCollections() {
   static const auto* keys = new std::unordered_set<std::string>{
-      "variables",     "trainable_variables",   "model_variables",
-      "table_initializer", "update_ops",        "regularization_losses",
-      "asset_filepaths",   "cond_context",      "while_context",
-      kAttachmentsCollection};
+      "variables",     "trainable_variables",   "model_variables", "table_initializer",
+      "update_ops",    "regularization_losses", "asset_filepaths", "cond_context",
+      "while_context", kAttachmentsCollection};
   return *keys;
 }
 
@@ -255,14 +254,14 @@ class VariantBuilder {
       sig.name = name;
       for (const auto& [key, proto] : def.inputs()) {
         TensorInfo info;
-        HUBCORE_RETURN_IF_ERROR(DecodeTensorInfo(
-            key, proto, "signature '" + name + "' input '" + key + "'", &info));
+        HUBCORE_RETURN_IF_ERROR(
+            DecodeTensorInfo(key, proto, "signature '" + name + "' input '" + key + "'", &info));
         sig.inputs.push_back(std::move(info));
       }
       for (const auto& [key, proto] : def.outputs()) {
         TensorInfo info;
-        HUBCORE_RETURN_IF_ERROR(DecodeTensorInfo(
-            key, proto, "signature '" + name + "' output '" + key + "'", &info));
+        HUBCORE_RETURN_IF_ERROR(
+            DecodeTensorInfo(key, proto, "signature '" + name + "' output '" + key + "'", &info));
         sig.outputs.push_back(std::move(info));
       }
       auto by_key = [](const TensorInfo& a, const TensorInfo& b) { return a.key < b.key; };
@@ -449,25 +448,44 @@ Status ReadCheckpointIndex(internal::ModuleSpecData* data) {
 
 std::string DataTypeName(int dtype) {
   switch (static_cast<TF_DataType>(dtype)) {
-    case TF_FLOAT: return "float32";
-    case TF_DOUBLE: return "float64";
-    case TF_HALF: return "float16";
-    case TF_BFLOAT16: return "bfloat16";
-    case TF_INT8: return "int8";
-    case TF_INT16: return "int16";
-    case TF_INT32: return "int32";
-    case TF_INT64: return "int64";
-    case TF_UINT8: return "uint8";
-    case TF_UINT16: return "uint16";
-    case TF_UINT32: return "uint32";
-    case TF_UINT64: return "uint64";
-    case TF_BOOL: return "bool";
-    case TF_STRING: return "string";
-    case TF_COMPLEX64: return "complex64";
-    case TF_COMPLEX128: return "complex128";
-    case TF_RESOURCE: return "resource";
-    case TF_VARIANT: return "variant";
-    default: return "dtype" + std::to_string(dtype);
+    case TF_FLOAT:
+      return "float32";
+    case TF_DOUBLE:
+      return "float64";
+    case TF_HALF:
+      return "float16";
+    case TF_BFLOAT16:
+      return "bfloat16";
+    case TF_INT8:
+      return "int8";
+    case TF_INT16:
+      return "int16";
+    case TF_INT32:
+      return "int32";
+    case TF_INT64:
+      return "int64";
+    case TF_UINT8:
+      return "uint8";
+    case TF_UINT16:
+      return "uint16";
+    case TF_UINT32:
+      return "uint32";
+    case TF_UINT64:
+      return "uint64";
+    case TF_BOOL:
+      return "bool";
+    case TF_STRING:
+      return "string";
+    case TF_COMPLEX64:
+      return "complex64";
+    case TF_COMPLEX128:
+      return "complex128";
+    case TF_RESOURCE:
+      return "resource";
+    case TF_VARIANT:
+      return "variant";
+    default:
+      return "dtype" + std::to_string(dtype);
   }
 }
 
@@ -533,8 +551,8 @@ Status ModuleSpec::Load(const std::string& path, std::unique_ptr<ModuleSpec>* sp
   const fs::path saved_model_file = dir / internal::kSavedModelFile;
   if (!fs::exists(module_def_file, ec)) {
     if (fs::exists(saved_model_file, ec)) {
-      return NotAModule("'" + path + "' is a SavedModel but not a TF1 Hub module: " +
-                        internal::kModuleDefFile +
+      return NotAModule("'" + path +
+                        "' is a SavedModel but not a TF1 Hub module: " + internal::kModuleDefFile +
                         " is missing. Load TF2 SavedModels with tf.saved_model.load(); convert "
                         "TF1 SavedModels with hubcore.create_module_spec_from_saved_model().");
     }

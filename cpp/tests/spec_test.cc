@@ -90,7 +90,9 @@ HUBCORE_TEST(BadInputsGiveStatusesNotCrashes) {
   // Unknown format version.
   const fs::path marker = tmp / "tfhub_module.pb";
   fs::permissions(marker, fs::perms::owner_write, fs::perm_options::add);
-  { std::ofstream(marker, std::ios::binary | std::ios::trunc) << std::string("\x08\x04", 2); }
+  {
+    std::ofstream(marker, std::ios::binary | std::ios::trunc) << std::string("\x08\x04", 2);
+  }
   EXPECT_EQ(ModuleSpec::Load(tmp.string(), &spec).code(), StatusCode::kUnimplemented);
   fs::remove(marker);
   EXPECT_EQ(ModuleSpec::Load(tmp.string(), &spec).code(), StatusCode::kNotAModule);

@@ -31,30 +31,29 @@ struct Registrar {
 
 }  // namespace hubcore_test
 
-#define HUBCORE_TEST(name)                                                       \
-  static void name();                                                            \
-  static ::hubcore_test::Registrar name##_registrar(#name, name);                \
+#define HUBCORE_TEST(name)                                        \
+  static void name();                                             \
+  static ::hubcore_test::Registrar name##_registrar(#name, name); \
   static void name()
 
-#define EXPECT_TRUE(cond)                                                        \
-  do {                                                                           \
-    if (!(cond)) ::hubcore_test::RecordFailure(__FILE__, __LINE__, #cond);       \
+#define EXPECT_TRUE(cond)                                                  \
+  do {                                                                     \
+    if (!(cond)) ::hubcore_test::RecordFailure(__FILE__, __LINE__, #cond); \
   } while (0)
 
-#define EXPECT_EQ(a, b)                                                          \
-  do {                                                                           \
-    if (!((a) == (b)))                                                           \
-      ::hubcore_test::RecordFailure(__FILE__, __LINE__, #a " == " #b);           \
+#define EXPECT_EQ(a, b)                                                                 \
+  do {                                                                                  \
+    if (!((a) == (b))) ::hubcore_test::RecordFailure(__FILE__, __LINE__, #a " == " #b); \
   } while (0)
 
 // Fails the test (and returns from it) when a hubcore::Status is not OK.
-#define ASSERT_OK(expr)                                                          \
-  do {                                                                           \
-    ::hubcore::Status _s = (expr);                                               \
-    if (!_s.ok()) {                                                              \
+#define ASSERT_OK(expr)                                                              \
+  do {                                                                               \
+    ::hubcore::Status _s = (expr);                                                   \
+    if (!_s.ok()) {                                                                  \
       ::hubcore_test::RecordFailure(__FILE__, __LINE__, #expr ": " + _s.ToString()); \
-      return;                                                                    \
-    }                                                                            \
+      return;                                                                        \
+    }                                                                                \
   } while (0)
 
 #endif  // HUBCORE_TESTS_TEST_HARNESS_H_

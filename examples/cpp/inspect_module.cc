@@ -20,8 +20,10 @@ int main(int argc, char** argv) {
     std::cout << "variant " << variant.TagsToString() << "\n";
     for (const hubcore::SignatureInfo& sig : variant.signatures) {
       std::cout << "  signature " << sig.name << "\n";
-      for (const auto& in : sig.inputs) std::cout << "    in  " << in.key << " " << in.shape.ToString() << "\n";
-      for (const auto& out : sig.outputs) std::cout << "    out " << out.key << " " << out.shape.ToString() << "\n";
+      for (const auto& in : sig.inputs)
+        std::cout << "    in  " << in.key << " " << in.shape.ToString() << "\n";
+      for (const auto& out : sig.outputs)
+        std::cout << "    out " << out.key << " " << out.shape.ToString() << "\n";
     }
     for (const hubcore::VariableInfo& var : variant.variables) {
       std::cout << "  variable " << var.name << " (" << var.num_bytes() << " bytes)\n";

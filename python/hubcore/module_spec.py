@@ -84,8 +84,13 @@ class ModuleSpec:
         message.ParseFromString(data)
         return message
 
-    def export(self, path: str, _sentinel: Any = None, checkpoint_path: str | None = None,
-               name_transform_fn: Any = None) -> None:
+    def export(
+        self,
+        path: str,
+        _sentinel: Any = None,
+        checkpoint_path: str | None = None,
+        name_transform_fn: Any = None,
+    ) -> None:
         """Writes this spec to ``path`` with variable values from ``checkpoint_path``."""
         from hubcore import _export
 

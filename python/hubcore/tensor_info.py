@@ -86,8 +86,7 @@ class ParsedTensorInfo:
             return f"<hub.ParsedTensorInfo type_spec={self._type_spec}>"
         dtype = self._dtype.name if self._dtype is not None else None
         return (
-            f"<hub.ParsedTensorInfo shape={self._shape} dtype={dtype} "
-            f"is_sparse={self.is_sparse}>"
+            f"<hub.ParsedTensorInfo shape={self._shape} dtype={dtype} is_sparse={self.is_sparse}>"
         )
 
 

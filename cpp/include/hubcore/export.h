@@ -1,6 +1,7 @@
 // Copyright 2026 The hubcore Authors. SPDX-License-Identifier: Apache-2.0
 //
-// Symbol visibility: libhubcore is built with hidden visibility; only HUBCORE_API names are exported.
+// Symbol visibility: libhubcore is built with hidden visibility; only HUBCORE_API names are
+// exported.
 #ifndef HUBCORE_EXPORT_H_
 #define HUBCORE_EXPORT_H_
 

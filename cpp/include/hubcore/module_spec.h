@@ -2,9 +2,10 @@
 //
 // hubcore::ModuleSpec: a parsed TF1 Hub module directory, with no TensorFlow session or Python.
 //
-// A module directory holds `tfhub_module.pb` (format marker), `saved_model.pb` (one MetaGraphDef per
-// graph variant), `variables/variables.{index,data-*}` (checkpoint) and `assets/`. Loading parses and
-// validates all of it once; the accessors below are cheap and never touch the disk again.
+// A module directory holds `tfhub_module.pb` (format marker), `saved_model.pb` (one MetaGraphDef
+// per graph variant), `variables/variables.{index,data-*}` (checkpoint) and `assets/`. Loading
+// parses and validates all of it once; the accessors below are cheap and never touch the disk
+// again.
 //
 //   std::unique_ptr<hubcore::ModuleSpec> spec;
 //   hubcore::Status s = hubcore::ModuleSpec::Load("/models/text", &spec);
@@ -71,13 +72,13 @@ struct VariablePartition {
 
 // A module variable as the checkpoint and `variable_map` name it (partitions grouped).
 struct HUBCORE_API VariableInfo {
-  std::string name;  // Module-relative: "w", "dense/kernel", "table" for "table/part_*".
-  int dtype = 0;     // TF_DataType of the value (not the resource handle).
+  std::string name;            // Module-relative: "w", "dense/kernel", "table" for "table/part_*".
+  int dtype = 0;               // TF_DataType of the value (not the resource handle).
   std::vector<int64_t> shape;  // Full shape (for a partitioned variable, the whole tensor).
   bool trainable = false;
-  bool resource = true;  // VarHandleOp (true) or ref VariableV2 (false).
+  bool resource = true;                       // VarHandleOp (true) or ref VariableV2 (false).
   std::vector<VariablePartition> partitions;  // Empty unless partitioned.
-  int64_t num_bytes() const;  // Size of the value; 0 for strings/unknown.
+  int64_t num_bytes() const;                  // Size of the value; 0 for strings/unknown.
 };
 
 struct AssetInfo {
@@ -89,7 +90,7 @@ struct AssetInfo {
 // One graph variant (a MetaGraphDef), identified by its set of tags.
 struct HUBCORE_API GraphVariant {
   std::set<std::string> tags;
-  std::vector<SignatureInfo> signatures;  // Sorted by name.
+  std::vector<SignatureInfo> signatures;                 // Sorted by name.
   std::map<std::string, std::string> attached_messages;  // key -> serialized message.
   std::vector<VariableInfo> variables;                   // Sorted by name.
   std::vector<AssetInfo> assets;

@@ -47,7 +47,9 @@ class HUBCORE_API Status {
 };
 
 // Shorthands used throughout the core.
-inline Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+inline Status InvalidArgument(std::string m) {
+  return {StatusCode::kInvalidArgument, std::move(m)};
+}
 inline Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
 inline Status NotAModule(std::string m) { return {StatusCode::kNotAModule, std::move(m)}; }
 inline Status DataLoss(std::string m) { return {StatusCode::kDataLoss, std::move(m)}; }
@@ -60,9 +62,9 @@ inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move
 }  // namespace hubcore
 
 // Returns early from the enclosing function when `expr` yields a non-OK Status.
-#define HUBCORE_RETURN_IF_ERROR(expr)          \
-  do {                                         \
-    ::hubcore::Status _hubcore_status = (expr); \
+#define HUBCORE_RETURN_IF_ERROR(expr)                  \
+  do {                                                 \
+    ::hubcore::Status _hubcore_status = (expr);        \
     if (!_hubcore_status.ok()) return _hubcore_status; \
   } while (0)
 

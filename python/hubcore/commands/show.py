@@ -134,9 +134,7 @@ def render_text(desc: dict[str, Any]) -> str:
             lines.extend(f"    {a['file']}" for a in v["assets"])
         if v["attached_messages"]:
             lines.append("  Attached messages:")
-            lines.extend(
-                f"    {k} ({n} bytes)" for k, n in v["attached_messages"].items()
-            )
+            lines.extend(f"    {k} ({n} bytes)" for k, n in v["attached_messages"].items())
     return "\n".join(lines)
 
 
