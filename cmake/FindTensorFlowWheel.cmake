@@ -53,6 +53,9 @@ if(TensorFlowWheel_FOUND)
   add_library(TensorFlow::framework SHARED IMPORTED)
   set_target_properties(TensorFlow::framework PROPERTIES
     IMPORTED_LOCATION "${TensorFlowWheel_FRAMEWORK_LIBRARY}")
+  # The TF_Tensor / TF_Status / TF_TString C functions are defined in libtensorflow_framework, so
+  # programs using the C API (e.g. with hubcore/runtime.h) link it too.
+  set_property(TARGET TensorFlow::c_api APPEND PROPERTY INTERFACE_LINK_LIBRARIES TensorFlow::framework)
   add_library(TensorFlow::cc INTERFACE IMPORTED)
   # The flags tf.sysconfig.get_compile_flags() reports; the ABI flag must match the wheel's.
   set_target_properties(TensorFlow::cc PROPERTIES

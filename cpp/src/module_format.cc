@@ -154,9 +154,9 @@ Status ParseModuleAttachment(const std::string& bytes, std::string* key, std::st
 }
 
 std::string SerializeModuleAttachment(const std::string& key, const std::string& value) {
-  std::string out;
-  WriteBytesField(1, key, &out);
-  WriteBytesField(2, value, &out);
+  std::string out;  // proto3: empty fields are omitted, as tensorflow_hub's writer does.
+  if (!key.empty()) WriteBytesField(1, key, &out);
+  if (!value.empty()) WriteBytesField(2, value, &out);
   return out;
 }
 

@@ -64,7 +64,8 @@ Status RewriteAssets(tensorflow::MetaGraphDef* meta_graph, const std::string& wh
   auto it = collections->find("asset_filepaths");
   if (it == collections->end()) return Status::OK();
   if (!it->second.has_node_list()) {
-    return InvalidArgument(where + ": MetaGraph collection ASSET_FILEPATHS is not a list of "
+    return InvalidArgument(where +
+                           ": MetaGraph collection ASSET_FILEPATHS is not a list of "
                            "tensors.");
   }
   std::set<std::string> asset_nodes;
@@ -148,10 +149,9 @@ Status BuildExportSavedModel(const ModuleSpec& spec, std::string* saved_model_by
   tensorflow::SavedModel saved_model = spec.data().saved_model;
   AssetNamer namer;
   for (int i = 0; i < saved_model.meta_graphs_size(); ++i) {
-    const std::string where =
-        "graph variant " + (i < static_cast<int>(spec.variants().size())
-                                ? spec.variants()[i].TagsToString()
-                                : std::to_string(i));
+    const std::string where = "graph variant " + (i < static_cast<int>(spec.variants().size())
+                                                      ? spec.variants()[i].TagsToString()
+                                                      : std::to_string(i));
     HUBCORE_RETURN_IF_ERROR(RewriteAssets(saved_model.mutable_meta_graphs(i), where, &namer));
   }
   if (!saved_model.SerializeToString(saved_model_bytes)) {

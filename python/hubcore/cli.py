@@ -19,7 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from hubcore.errors import Error
 
 # Subcommand modules, in the order `hubcore --help` lists them.
-COMMANDS = ["show"]
+COMMANDS = ["show", "example", "run", "export_serving"]
 
 
 def _load_native_quietly() -> None:

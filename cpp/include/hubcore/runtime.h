@@ -11,10 +11,10 @@
 //   hubcore::Status s = hubcore::LoadedModule::Load("/models/text", {}, &module);
 //   if (!s.ok()) { std::cerr << s.ToString() << "\n"; return 1; }
 //   hubcore::NamedValues inputs;
-//   inputs.emplace("default", hubcore::Value::Dense(MakeStringTensor({"hello world"})));
-//   hubcore::NamedValues outputs;
-//   s = module->Run("default", inputs, {}, &outputs);   // {} = every output of the signature
-//   const TF_Tensor* embedding = outputs.at("default").tensor();
+//   // MakeStringTensor: your helper building a TF_STRING tensor (TF_AllocateTensor +
+//   TF_StringCopy). inputs.emplace("default", hubcore::Value::Dense(MakeStringTensor({"hello
+//   world"}))); hubcore::NamedValues outputs; s = module->Run("default", inputs, {}, &outputs); //
+//   {} = every output of the signature const TF_Tensor* embedding = outputs.at("default").tensor();
 //
 // A signature value is dense (one tensor), sparse (values, indices, dense_shape) or ragged
 // (flat_values, row_splits_0 outermost, ...): `Value` holds its component tensors in that order,
@@ -87,10 +87,14 @@ struct LoadOptions {
 
 class HUBCORE_API LoadedModule {
  public:
-  // Loads the module directory at `path` (see ModuleSpec::Load for the errors reading it).
+  // Loads the module directory at `path`. Errors besides ModuleSpec::Load's: kInvalidArgument (no
+  // variant with `options.tags`, listing the variants; a custom op library that fails to load),
+  // kFailedPrecondition (the graph uses an op type TensorFlow does not know; names it),
+  // kDataLoss (a variable missing from the checkpoint), kInternal (restore or table
+  // initialization failed in TensorFlow).
   static Status Load(const std::string& path, const LoadOptions& options,
                      std::unique_ptr<LoadedModule>* module);
-  // Loads a parsed spec; `spec` must outlive nothing: what the runtime needs is copied.
+  // Loads a parsed spec. The loaded module keeps no reference to `spec`.
   static Status Load(const ModuleSpec& spec, const LoadOptions& options,
                      std::unique_ptr<LoadedModule>* module);
 
@@ -98,10 +102,13 @@ class HUBCORE_API LoadedModule {
   LoadedModule(const LoadedModule&) = delete;
   LoadedModule& operator=(const LoadedModule&) = delete;
 
-  // Runs `signature` on `inputs` (every input of the signature, by key) and stores the requested
-  // `output_keys` (empty: all outputs) in `*outputs`. Thread-safe. Errors: kInvalidArgument for an
-  // unknown signature (lists the existing ones), an unknown or missing input, or a component with
-  // the wrong dtype or rank (names the input); kInternal when TensorFlow fails while running.
+  // Runs `signature` on `inputs` (every input of the signature, by key) and stores the outputs
+  // named in `output_keys` (empty: all of them) in `*outputs`, replacing its contents. `inputs`
+  // stay owned by the caller; the output tensors are new. Thread-safe: any number of threads may
+  // call Run on one module at once. Errors: kInvalidArgument for an unknown signature (lists the
+  // existing ones), an unknown or missing input or output, or a component with the wrong kind,
+  // dtype or shape (names the input); kInvalidArgument or kInternal when TensorFlow fails while
+  // running (its message included).
   Status Run(const std::string& signature, const NamedValues& inputs,
              const std::vector<std::string>& output_keys, NamedValues* outputs) const;
 

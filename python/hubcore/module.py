@@ -1,0 +1,571 @@
+"""``hubcore.Module``: a drop-in ``hub.Module`` for TF1-style graphs on TensorFlow 2.
+
+The graph surgery (pruning, scoping, wiring, checkpoint restore) happens in C++
+(``hubcore._core.GraphRewriter``); this module only imports the result into the caller's
+``tf.Graph`` in one step per instantiation or call, and builds the Python-side objects
+(``tf.Variable`` wrappers, collections, output tensors).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import tensorflow as tf
+from tensorflow.core.framework import variable_pb2
+from tensorflow.core.protobuf import control_flow_pb2
+from tensorflow.python.client import pywrap_tf_session as _c_api
+from tensorflow.python.framework import c_api_util as _c_api_util
+from tensorflow.python.framework import errors as _tf_errors
+from tensorflow.python.framework import importer as _importer
+from tensorflow.python.framework import ops as _ops
+
+from hubcore import _core
+from hubcore.errors import ExecutionError, InvalidArgumentError
+from hubcore.module_spec import ModuleSpec, format_tags, load_module_spec, normalize_tags
+
+__all__ = ["Module", "eval_function_for_module"]
+
+_REWRITERS: weakref.WeakKeyDictionary[ModuleSpec, _core.GraphRewriter] = weakref.WeakKeyDictionary()
+_VARIABLE_COLLECTIONS = ("variables", "trainable_variables", "model_variables")
+_OUTPUT_IMPORTED, _OUTPUT_INPUT, _OUTPUT_STATE = 0, 1, 2
+
+
+def _rewriter(spec: ModuleSpec) -> _core.GraphRewriter:
+    rewriter = _REWRITERS.get(spec)
+    if rewriter is None:
+        rewriter = _core.GraphRewriter(spec.native)
+        _REWRITERS[spec] = rewriter
+    return rewriter
+
+
+def _import_serialized(
+    graph: tf.Graph,
+    graph_def: bytes,
+    input_map: Iterable[tuple[str, tf.Tensor]] = (),
+    colocated_nodes: Iterable[str] = (),
+) -> None:
+    """Imports a serialized GraphDef whose names are final (no prefix, no uniquification).
+
+    ``input_map`` pairs are (key, tensor); a key ``^op`` remaps control inputs to tensor.op.
+    ``colocated_nodes`` names the imported nodes with a ``_class`` attribute. Unlike
+    ``tf.compat.v1.import_graph_def`` this skips the per-node Python default-attribute pass (the
+    C++ importer adds defaults itself), the proto re-serialization and, unless a ``tf.device``
+    or control-flow context is active, the per-op device/context bookkeeping.
+    """
+    scoped_options = _c_api_util.ScopedTFImportGraphDefOptions()
+    options = scoped_options.options
+    _c_api.TF_ImportGraphDefOptionsSetPrefix(options, "")
+    _c_api.TF_ImportGraphDefOptionsSetUniquifyNames(options, False)
+    _c_api.TF_ImportGraphDefOptionsSetValidateColocationConstraints(options, False)
+    for key, tensor in input_map:
+        if key.startswith("^"):
+            _c_api.TF_ImportGraphDefOptionsRemapControlDependency(
+                options,
+                key[1:],
+                tensor._as_tf_output().oper,  # pylint: disable=protected-access
+            )
+        else:
+            name, _, index = key.rpartition(":")
+            _c_api.TF_ImportGraphDefOptionsAddInputMapping(
+                options,
+                name,
+                int(index),
+                tensor._as_tf_output(),  # pylint: disable=protected-access
+            )
+    gc_enabled = gc.isenabled()
+    gc.disable()  # Thousands of new Operation objects: no full collections halfway.
+    try:
+        with graph._mutation_lock():  # pylint: disable=protected-access
+            buffer = _c_api.TF_NewBufferFromString(graph_def)
+            try:
+                with graph._c_graph.get() as c_graph:  # pylint: disable=protected-access
+                    results = _c_api.TF_GraphImportGraphDefWithResults(c_graph, buffer, options)
+                _c_api_util.ScopedTFImportGraphDefResults(results)
+            except _tf_errors.OpError as e:
+                raise ExecutionError(f"Importing the module graph failed: {e.message}") from None
+            finally:
+                _c_api.TF_DeleteBuffer(buffer)
+            _process_new_ops(graph, colocated_nodes)
+    finally:
+        if gc_enabled:
+            gc.enable()
+
+
+def _process_new_ops(graph: tf.Graph, colocated_nodes: Iterable[str]) -> None:
+    """What ``importer._ProcessNewOps`` does, skipping the no-op work when nothing is active."""
+    # pylint: disable=protected-access
+    new_ops = [
+        graph._create_op_from_tf_operation(c_op, compute_device=False)
+        for c_op in graph.new_operations()
+    ]
+    if graph._control_dependencies_stack or graph._get_control_flow_context() is not None:
+        for op in new_ops:
+            inputs = op.inputs
+            op._add_control_inputs(graph._control_dependencies_for_inputs(inputs))
+            op._control_flow_post_processing(inputs)
+    colocated = [graph._get_operation_by_name(name) for name in colocated_nodes]
+    if any(graph._device_function_stack.peek_objs()):  # Inside tf.device(): apply it.
+        for op in new_ops:
+            original = op.device
+            op._set_device("")
+            with _importer._MaybeDevice(original):
+                graph._apply_device_functions(op)
+    # An op colocated with another op that has a device moves there (as TF's importer does).
+    for op in colocated:
+        for target in _importer._GetColocationNames(op):
+            if target == op.name:
+                continue
+            try:
+                other = graph._get_operation_by_name(target)
+            except KeyError:
+                continue
+            if other.device:
+                op._set_device(other.device)
+                break
+    # pylint: enable=protected-access
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, tf.SparseTensor):
+        return "SparseTensor"
+    if isinstance(value, tf.RaggedTensor):
+        return "RaggedTensor"
+    if isinstance(value, tf.Tensor):
+        return "Tensor"
+    return type(value).__name__
+
+
+def _spec_type_name(spec: Any) -> str:
+    if isinstance(spec, tf.SparseTensorSpec):
+        return "SparseTensor"
+    if isinstance(spec, tf.RaggedTensorSpec):
+        return "RaggedTensor"
+    if isinstance(spec, tf.TensorSpec):
+        return "Tensor"
+    return type(spec).__name__
+
+
+def _prepare_dict_inputs(inputs: Any, input_names: Iterable[str]) -> dict[str, Any]:
+    """Turns ``inputs`` (None, a dict or a single value) into a dict keyed by input name."""
+    names = set(input_names)
+    if inputs is None:
+        dict_inputs: dict[str, Any] = {}
+    elif isinstance(inputs, Mapping):
+        dict_inputs = dict(inputs)
+    elif len(names) == 1:
+        dict_inputs = {next(iter(names)): inputs}
+    elif not names:
+        raise TypeError("Signature expects no inputs.")
+    else:
+        raise TypeError("Signature expects multiple inputs. Use a dict.")
+    missing = sorted(names - set(dict_inputs))
+    extra = sorted(set(dict_inputs) - names)
+    if missing or extra:
+        raise TypeError(f"Cannot convert dict_inputs: missing {missing}, extra given {extra}")
+    return dict_inputs
+
+
+def _convert_input(key: str, value: Any, info: Any) -> Any:
+    """Converts one signature input to a tensor compatible with ``info.type_spec``."""
+    if isinstance(value, tf.compat.v1.SparseTensorValue):
+        value = tf.SparseTensor.from_value(value)
+    if not isinstance(value, (tf.SparseTensor, tf.RaggedTensor)):
+        if isinstance(info.type_spec, tf.RaggedTensorSpec) and not isinstance(value, tf.Tensor):
+            try:
+                value = tf.ragged.constant(
+                    value,
+                    dtype=info.dtype,
+                    ragged_rank=info.type_spec.ragged_rank,
+                    row_splits_dtype=info.type_spec.row_splits_dtype,
+                )
+            except (TypeError, ValueError) as e:
+                raise InvalidArgumentError(f"Can't convert {key!r}: {e}") from None
+        else:
+            try:
+                value = tf.compat.v1.convert_to_tensor_or_indexed_slices(value, info.dtype)
+            except (TypeError, ValueError) as e:
+                raise InvalidArgumentError(f"Can't convert {key!r}: {e}") from None
+    expected = info.type_spec
+    if _type_name(value) != _spec_type_name(expected):
+        raise InvalidArgumentError(
+            f"Can't convert {key!r}: Got {_type_name(value)}. Expected {_spec_type_name(expected)}."
+        )
+    if not expected.is_compatible_with(value):
+        got = tf.type_spec_from_value(value)
+        raise InvalidArgumentError(f"Can't convert {key!r}: Got {got}. Expected {expected}.")
+    return value
+
+
+def _components(value: Any) -> list[tf.Tensor]:
+    """Tensors in TensorInfo order: dense [t]; sparse [values, indices, dense_shape]; ragged
+    [flat_values, row_splits_0, ...]."""
+    if isinstance(value, tf.SparseTensor):
+        return [value.values, value.indices, value.dense_shape]
+    if isinstance(value, tf.RaggedTensor):
+        return tf.nest.flatten(value, expand_composites=True)
+    return [value]
+
+
+def _variable_from_def(variable_def: variable_pb2.VariableDef) -> tf.Variable:
+    return _ops.get_from_proto_function("variables")(variable_def)
+
+
+class Module:
+    """Part of a TensorFlow graph loaded from a TF1 Hub module; see ``hub.Module``.
+
+    ``Module(spec)`` adds the module's state (variables, tables, assets) to the current graph
+    under an unused variable scope; calling the module adds the ops of one signature, wired to
+    that state and to the given inputs.
+    """
+
+    def __init__(
+        self,
+        spec: ModuleSpec | str | os.PathLike[str],
+        trainable: bool = False,
+        name: str = "module",
+        tags: Iterable[str] | None = None,
+    ) -> None:
+        if isinstance(spec, (str, os.PathLike)):
+            spec = load_module_spec(spec)
+        elif not isinstance(spec, ModuleSpec):
+            raise ValueError(f"Unknown module spec type: {type(spec)!r}")
+        if tf.executing_eagerly():
+            raise RuntimeError(
+                "hubcore.Module needs graph mode: build it inside `with tf.Graph().as_default():` "
+                "or after tf.compat.v1.disable_eager_execution()."
+            )
+        self._spec = spec
+        self._graph = tf.compat.v1.get_default_graph()
+        self._tags = normalize_tags(tags)
+        self._variant = spec.variant(self._tags)  # VariantNotFoundError if unknown.
+        self._trainable = bool(trainable)
+        self._scope = self._claim_state_scope(name)
+        self._short_name = self._scope.rsplit("/", 1)[-1]
+        self._state_tensors: dict[str, tf.Tensor] = {}
+        self._saver: Any = None
+        with tf.control_dependencies(None):
+            self._variable_map = self._create_state()
+
+    # ---- state ----------------------------------------------------------------------------------
+
+    def _claim_state_scope(self, name: str) -> str:
+        """Opens an unused variable scope (uniquified) whose name scope is free; returns it."""
+        graph = self._graph
+        var_scope = tf.compat.v1.get_variable_scope().name
+        with tf.compat.v1.name_scope(var_scope + "/" if var_scope else None):
+            with tf.compat.v1.variable_scope(
+                None, default_name=name, auxiliary_name_scope=False
+            ) as vs:
+                scope = vs.name
+            unique = graph.unique_name(name, mark_as_used=True)
+        if unique != scope:
+            raise RuntimeError(
+                f"variable_scope {scope}/ was unused but the corresponding name_scope was "
+                "already taken."
+            )
+        return scope
+
+    def _create_state(self) -> dict[str, Any]:
+        graph = self._graph
+        state = _rewriter(self._spec).build_state_graph(
+            set(self._tags), self._scope, self._trainable, self._spec.checkpoint_path or ""
+        )
+        _import_serialized(graph, state["graph_def"], (), state["colocated_nodes"])
+        for key, names in state["node_lists"].items():
+            for name in names:
+                graph.add_to_collection(key, graph.as_graph_element(name))
+        variables: dict[str, tf.Variable] = {}
+        bytes_lists = state["bytes_lists"]
+        for key in _VARIABLE_COLLECTIONS:
+            for data in bytes_lists.get(key, ()):
+                variable_def = variable_pb2.VariableDef.FromString(data)
+                variable = variables.get(variable_def.variable_name)
+                if variable is None:
+                    variable = _variable_from_def(variable_def)
+                    variables[variable_def.variable_name] = variable
+                graph.add_to_collection(key, variable)
+        self._import_contexts(bytes_lists, self._scope)
+
+        variable_map: dict[str, Any] = {}
+        for info in self._variant.variables:
+            if info.partitions:
+                variable_map[info.name] = [
+                    variables[f"{self._scope}/{part.node_name}:0"] for part in info.partitions
+                ]
+            else:
+                variable_map[info.name] = variables[f"{self._scope}/{info.name}:0"]
+        return variable_map
+
+    def _import_contexts(self, bytes_lists: Mapping[str, list[bytes]], scope: str) -> None:
+        """Rebuilds v1 control-flow contexts (best effort, as their inputs may be remapped)."""
+        for key, proto_type in (
+            ("cond_context", control_flow_pb2.CondContextDef),
+            ("while_context", control_flow_pb2.WhileContextDef),
+        ):
+            for data in bytes_lists.get(key, ()):
+                try:
+                    context = _ops.get_from_proto_function(key)(
+                        proto_type.FromString(data), import_scope=scope
+                    )
+                except (KeyError, ValueError):
+                    continue
+                self._graph.add_to_collection(key, context)
+
+    def _state_tensor(self, name: str) -> tf.Tensor:
+        tensor = self._state_tensors.get(name)
+        if tensor is None:
+            tensor = self._graph.get_tensor_by_name(name)
+            self._state_tensors[name] = tensor
+        return tensor
+
+    # ---- __call__ --------------------------------------------------------------------------------
+
+    def __call__(
+        self,
+        inputs: Any = None,
+        _sentinel: Any = None,
+        signature: str | None = None,
+        as_dict: bool | None = None,
+    ) -> Any:
+        """Applies a signature to ``inputs``; returns its ``default`` output or, with
+        ``as_dict=True``, the dict of all outputs."""
+        if _sentinel is not None:
+            raise TypeError(
+                "Module.__call__ takes one positional argument (inputs); pass signature= and "
+                "as_dict= by keyword."
+            )
+        graph = tf.compat.v1.get_default_graph()
+        if graph is not self._graph:
+            raise RuntimeError("Module must be applied in the graph it was instantiated for.")
+        signature = signature or "default"
+        self._spec.signature(signature, self._tags)  # SignatureNotFoundError if unknown.
+        input_infos = self._spec.get_input_info_dict(signature, self._tags)
+        output_infos = self._spec.get_output_info_dict(signature, self._tags)
+        unsupported = sorted(
+            k for k, info in {**input_infos, **output_infos}.items() if not info.is_supported_type
+        )
+        if unsupported:
+            raise InvalidArgumentError(
+                f"Signature '{signature}' uses unsupported composite types for {unsupported}"
+            )
+        if not as_dict and "default" not in output_infos:
+            raise TypeError("There is no output named 'default'. Use as_dict=True.")
+
+        dict_inputs = _prepare_dict_inputs(inputs, input_infos)
+        components: dict[str, list[tf.Tensor]] = {}
+        values: dict[str, Any] = {}
+        for key in sorted(dict_inputs):
+            values[key] = _convert_input(key, dict_inputs[key], input_infos[key])
+            components[key] = _components(values[key])
+
+        context = graph._get_control_flow_context()  # pylint: disable=protected-access
+        colocation: dict[str, list[str]] = {}
+        for key, comps in components.items():
+            for name, tensor in zip(input_infos[key].tensor_names, comps, strict=True):
+                groups = tensor.op.colocation_groups()
+                colocation.setdefault(name.rsplit(":", 1)[0], [g.decode() for g in groups])
+        if context is not None:
+            components = {k: [context.AddValue(t) for t in v] for k, v in components.items()}
+
+        apply_scope = graph.unique_name(f"{self._short_name}_apply_{signature.replace(':', '_')}")
+        apply = _rewriter(self._spec).build_apply_graph(
+            set(self._tags), signature, apply_scope, self._scope, self._trainable, colocation
+        )
+        input_map = []
+        for key, is_state, input_key, component in apply["input_map"]:
+            if is_state:
+                tensor = self._state_tensor(key if key[0] != "^" else key[1:] + ":0")
+                if context is not None:
+                    tensor = context.AddValue(tensor)
+            else:
+                tensor = components[input_key][component]
+            input_map.append((key, tensor))
+        _import_serialized(graph, apply["graph_def"], input_map, apply["colocated_nodes"])
+
+        outputs: dict[str, Any] = {}
+        for key, refs in apply["outputs"].items():
+            tensors = []
+            for kind, name, input_key, component in refs:
+                if kind == _OUTPUT_INPUT:
+                    tensors.append(components[input_key][component])
+                elif kind == _OUTPUT_STATE:
+                    tensors.append(self._state_tensor(name))
+                else:
+                    tensors.append(graph.get_tensor_by_name(name))
+            info = output_infos[key]
+            if info.is_sparse:
+                outputs[key] = tf.SparseTensor(tensors[1], tensors[0], tensors[2])
+            elif info.is_composite:
+                outputs[key] = tf.nest.pack_sequence_as(
+                    info.type_spec, tensors, expand_composites=True
+                )
+            else:
+                outputs[key] = tensors[0]
+        for name in apply["asset_tensors"]:
+            graph.add_to_collection(
+                tf.compat.v1.GraphKeys.ASSET_FILEPATHS, graph.get_tensor_by_name(name)
+            )
+        for name in apply["update_ops"]:
+            graph.add_to_collection(tf.compat.v1.GraphKeys.UPDATE_OPS, graph.as_graph_element(name))
+        self._import_contexts(
+            {"cond_context": apply["cond_context"], "while_context": apply["while_context"]},
+            apply_scope,
+        )
+        if as_dict:
+            return outputs
+        return outputs["default"]
+
+    # ---- introspection ---------------------------------------------------------------------------
+
+    @property
+    def variable_map(self) -> dict[str, Any]:
+        """Module-relative variable name -> ``tf.Variable`` (a list for a partitioned one)."""
+        return dict(self._variable_map)
+
+    @property
+    def variables(self) -> list[tf.Variable]:
+        """All variables of the instance, sorted by ``variable_map`` key, partitions flattened."""
+        result: list[tf.Variable] = []
+        for _, value in sorted(self._variable_map.items()):
+            result.extend(value if isinstance(value, list) else [value])
+        return result
+
+    def get_signature_names(self) -> list[str]:
+        return self._spec.get_signature_names(tags=self._tags)
+
+    def get_input_info_dict(self, signature: str | None = None) -> dict[str, Any]:
+        return self._spec.get_input_info_dict(signature=signature, tags=self._tags)
+
+    def get_output_info_dict(self, signature: str | None = None) -> dict[str, Any]:
+        return self._spec.get_output_info_dict(signature=signature, tags=self._tags)
+
+    def get_attached_message(self, key: str, message_type: Any, required: bool = False) -> Any:
+        return self._spec.get_attached_message(
+            key, message_type, tags=self._tags, required=required
+        )
+
+    @property
+    def spec(self) -> ModuleSpec:
+        return self._spec
+
+    @property
+    def tags(self) -> frozenset[str]:
+        return self._tags
+
+    @property
+    def variable_scope_name(self) -> str:
+        """The absolute scope of the instance's state ("module", "outer/module_1")."""
+        return self._scope
+
+    # ---- export ----------------------------------------------------------------------------------
+
+    def _get_saver(self) -> Any:
+        if self._saver is None:
+            graph = self._graph
+            finalized = graph.finalized
+            if finalized:
+                graph._unsafe_unfinalize()  # pylint: disable=protected-access
+            try:
+                with graph.as_default(), tf.control_dependencies(None):
+                    with tf.compat.v1.name_scope(self._scope + "/"):
+                        self._saver = tf.compat.v1.train.Saver(
+                            self._variable_map,
+                            sharded=True,
+                            write_version=tf.compat.v1.train.SaverDef.V2,
+                            name="export_saver",
+                        )
+            finally:
+                if finalized:
+                    graph.finalize()
+        return self._saver
+
+    def export(self, path: str | os.PathLike[str], session: tf.compat.v1.Session) -> None:
+        """Writes the module (the spec, with this session's variable values) to ``path``."""
+        if tf.compat.v1.get_default_graph() is not self._graph:
+            raise RuntimeError(
+                "default graph differs from the graph where the module was instantiated."
+            )
+        if session.graph is not self._graph:
+            raise RuntimeError(
+                "session graph differs from the graph where the module was instantiated."
+            )
+        from hubcore import _export
+
+        save_variables: Callable[[str], Any] | None = None
+        if self._variable_map:
+            saver = self._get_saver()
+
+            def save_variables(prefix: str) -> None:
+                saver.save(session, prefix, write_meta_graph=False, write_state=False)
+
+        _export.export_module(self._spec, path, save_variables, tags=self._tags)
+
+    def __repr__(self) -> str:
+        return (
+            f"<hubcore.Module scope={self._scope!r} tags={format_tags(self._tags)} "
+            f"trainable={self._trainable}>"
+        )
+
+
+def _placeholder_for(name: str, info: Any) -> Any:
+    if info.is_sparse:
+        return tf.compat.v1.sparse_placeholder(info.dtype, shape=info.get_shape(), name=name)
+    if info.is_composite:
+        specs = tf.nest.flatten(info.type_spec, expand_composites=True)
+        placeholders = [
+            tf.compat.v1.placeholder(s.dtype, s.shape, name=f"{name}.component_{i}")
+            for i, s in enumerate(specs)
+        ]
+        return tf.nest.pack_sequence_as(info.type_spec, placeholders, expand_composites=True)
+    return tf.compat.v1.placeholder(info.dtype, info.get_shape(), name=name)
+
+
+@contextlib.contextmanager
+def eval_function_for_module(
+    spec: ModuleSpec | str | os.PathLike[str], tags: Iterable[str] | None = None
+) -> Iterator[Callable[..., Any]]:
+    """Context manager yielding ``f(inputs, signature=None, as_dict=None)`` that evaluates the
+    module's signatures in a private graph and session (variables and tables initialized)."""
+    original_graph = tf.compat.v1.get_default_graph()
+    with tf.Graph().as_default():
+        module = Module(spec, tags=tags)
+        placeholders: dict[str, dict[str, Any]] = {}
+        outputs: dict[str, dict[str, Any]] = {}
+        for signature in module.get_signature_names():
+            with tf.compat.v1.variable_scope(signature):
+                feeds = {
+                    key: _placeholder_for(key, info)
+                    for key, info in module.get_input_info_dict(signature).items()
+                }
+                placeholders[signature] = feeds
+                outputs[signature] = module(feeds, signature=signature, as_dict=True)
+        with tf.compat.v1.train.SingularMonitoredSession() as session:
+
+            def func(
+                inputs: Any = None,
+                _sentinel: Any = None,
+                signature: str | None = None,
+                as_dict: bool | None = None,
+            ) -> Any:
+                if _sentinel is not None:
+                    raise TypeError("Pass signature= and as_dict= by keyword.")
+                signature = signature or "default"
+                if signature not in placeholders:
+                    module.get_input_info_dict(signature)  # Raises SignatureNotFoundError.
+                feeds = placeholders[signature]
+                dict_inputs = _prepare_dict_inputs(inputs, feeds)
+                feed_dict = {feeds[key]: value for key, value in dict_inputs.items()}
+                fetches = outputs[signature]
+                if not as_dict:
+                    if "default" not in fetches:
+                        raise TypeError("There is no output named 'default'. Use as_dict=True.")
+                    fetches = fetches["default"]
+                return session.run(fetches, feed_dict=feed_dict)
+
+            with original_graph.as_default():
+                yield func

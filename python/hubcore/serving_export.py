@@ -1,0 +1,138 @@
+"""``hubcore export-serving``: a TF1 Hub module as a plain SavedModel for standard serving.
+
+TF1 Hub modules cannot be served as they are (empty tag set, no init op). The export imports one
+graph variant into a fresh graph, restores its variables from the module checkpoint, and writes a
+SavedModel with the ``serve`` tag, every module signature (method ``tensorflow/serving/predict``)
+plus ``serving_default``, the assets, and a main op that initializes the tables. The result loads
+with ``tf.saved_model.load`` and ``saved_model_cli run``.
+
+This module needs TensorFlow's Python API (imported lazily); ``import_variant`` is also the plain
+TensorFlow reference the tests and benchmarks compare the Runner against.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from hubcore.errors import AlreadyExistsError, InvalidArgumentError, SignatureNotFoundError
+from hubcore.module_spec import format_tags, load_module_spec, normalize_tags
+
+SERVE_TAG = "serve"
+SERVING_DEFAULT = "serving_default"
+PREDICT_METHOD = "tensorflow/serving/predict"
+
+
+class ImportedVariant:
+    """A module variant imported into its own ``tf.Graph`` with plain TensorFlow (no hubcore).
+
+    ``restore(sess)`` loads the checkpoint and initializes the tables; ``feeds_and_fetches``
+    maps signature values to the graph's tensors.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], tags: Iterable[str] | None = None) -> None:
+        import tensorflow as tf
+        from tensorflow.core.protobuf import saved_model_pb2
+
+        spec = load_module_spec(path)
+        self.tags = normalize_tags(tags)
+        spec.variant(self.tags)  # VariantNotFoundError listing the tag sets
+        saved_model = saved_model_pb2.SavedModel.FromString(spec.native.saved_model_bytes())
+        (self.meta_graph,) = [
+            m for m in saved_model.meta_graphs if frozenset(m.meta_info_def.tags) == self.tags
+        ]
+        self.checkpoint = spec.checkpoint_path
+        self.graph = tf.Graph()
+        with self.graph.as_default():
+            # With variables and no saver_def, import_meta_graph returns a Saver over all of them
+            # (partitioned ones included, by their full names): exactly the checkpoint's keys.
+            self.saver = tf.compat.v1.train.import_meta_graph(self.meta_graph, clear_devices=True)
+            self.table_init = tf.compat.v1.tables_initializer()
+        self.signatures = dict(self.meta_graph.signature_def)
+
+    def restore(self, sess: Any) -> None:
+        with self.graph.as_default():  # Saver.restore must not see eager mode
+            if self.saver is not None and self.checkpoint:
+                self.saver.restore(sess, self.checkpoint)
+            sess.run(self.table_init)
+
+    def signature(self, name: str) -> Any:
+        if name not in self.signatures:
+            raise SignatureNotFoundError(
+                f"Signature '{name}' is missing from meta graph {format_tags(self.tags)}. "
+                f"Signatures: {', '.join(sorted(self.signatures))}"
+            )
+        return self.signatures[name]
+
+    def tensor(self, info: Any) -> Any:
+        """The graph tensor(s) of a TensorInfo: a tensor, or a tuple of component tensors."""
+        g = self.graph
+        encoding = info.WhichOneof("encoding")
+        if encoding == "name":
+            return g.get_tensor_by_name(info.name)
+        if encoding == "coo_sparse":
+            c = info.coo_sparse
+            return (
+                g.get_tensor_by_name(c.values_tensor_name),
+                g.get_tensor_by_name(c.indices_tensor_name),
+                g.get_tensor_by_name(c.dense_shape_tensor_name),
+            )
+        return tuple(g.get_tensor_by_name(c.name) for c in info.composite_tensor.components)
+
+
+def export_serving(
+    module_path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    tags: Iterable[str] | None = None,
+    signature: str = "default",
+) -> str:
+    """Writes ``out_dir`` as a SavedModel (tag ``serve``) whose ``serving_default`` is the
+    module's ``signature``. The directory appears complete or not at all. Returns its path."""
+    import tensorflow as tf
+    from tensorflow.core.protobuf import meta_graph_pb2
+
+    out_dir = os.path.abspath(os.fspath(out_dir))
+    if os.path.exists(out_dir):
+        raise AlreadyExistsError(f"Export target {out_dir} already exists")
+    variant = ImportedVariant(module_path, tags)
+    variant.signature(signature)
+    signature_defs = {}
+    for name, sig in variant.signatures.items():
+        copy = meta_graph_pb2.SignatureDef()
+        copy.CopyFrom(sig)
+        copy.method_name = PREDICT_METHOD
+        signature_defs[name] = copy
+    if SERVING_DEFAULT in signature_defs and signature != SERVING_DEFAULT:
+        raise InvalidArgumentError(
+            f"The module already has a '{SERVING_DEFAULT}' signature; export it with "
+            f"--signature {SERVING_DEFAULT}"
+        )
+    signature_defs[SERVING_DEFAULT] = signature_defs[signature]
+
+    parent = os.path.dirname(out_dir)
+    os.makedirs(parent, exist_ok=True)
+    tmp = os.path.join(parent, f".{os.path.basename(out_dir)}.tmp-{uuid.uuid4().hex}")
+    try:
+        with variant.graph.as_default():
+            assets = variant.graph.get_collection(tf.compat.v1.GraphKeys.ASSET_FILEPATHS)
+            with tf.compat.v1.Session(graph=variant.graph) as sess:
+                variant.restore(sess)
+                builder = tf.compat.v1.saved_model.Builder(tmp)
+                builder.add_meta_graph_and_variables(
+                    sess,
+                    [SERVE_TAG],
+                    signature_def_map=signature_defs,
+                    assets_collection=assets or None,
+                    main_op=variant.table_init,
+                    strip_default_attrs=True,
+                    saver=variant.saver,
+                )
+                builder.save()
+        os.rename(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir
