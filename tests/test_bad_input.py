@@ -49,9 +49,16 @@ def test_empty_directory_is_not_a_module(tmp_path):
 
 
 def test_file_is_not_a_module(tmp_path):
+    f = tmp_path / "saved_model.pb"
+    f.write_bytes(b"not a module")
+    with pytest.raises(hub.NotAModuleError, match="is a file"):
+        hub.load_module_spec(f)
+
+
+def test_garbage_archive_is_corrupt(tmp_path):
     f = tmp_path / "module.tar.gz"
     f.write_bytes(b"\x1f\x8b not really")
-    with pytest.raises(hub.NotAModuleError, match="is a file"):
+    with pytest.raises(hub.CorruptModuleError, match="module.tar.gz"):
         hub.load_module_spec(f)
 
 
@@ -161,3 +168,32 @@ def test_unsupported_collection_is_rejected(tmp_path, data_dir):
     (dst / "saved_model.pb").write_bytes(sm.SerializeToString())
     with pytest.raises(ValueError, match="Unsupported collections in graph: \\['summaries'\\]"):
         hub.load_module_spec(dst)
+
+
+def test_bit_flipped_modules_run_or_raise_never_crash(tiny_copy, data_dir):
+    """Corrupt graphs that still parse go through the Runner and Module in-process: each either
+    works or raises a Python exception (a crash would take the test process down)."""
+    import numpy as np
+    import tensorflow as tf
+
+    x = np.load(data_dir / "tiny.golden.npz")["input.default.x"]
+    pb = tiny_copy / "saved_model.pb"
+    original = pb.read_bytes()
+    rng = random.Random(11)
+    outcomes = set()
+    for _ in range(25):
+        data = bytearray(original)
+        for _ in range(rng.choice([1, 2, 4])):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        pb.write_bytes(bytes(data))
+        try:
+            hub.Runner(tiny_copy)({"x": x})
+            with tf.Graph().as_default():
+                out = hub.Module(tiny_copy)({"x": x})
+                with tf.compat.v1.Session() as session:
+                    session.run(tf.compat.v1.global_variables_initializer())
+                    session.run(out)
+            outcomes.add("ok")
+        except (hub.Error, tf.errors.OpError) as e:
+            outcomes.add(type(e).__name__)
+    assert "CorruptModuleError" in outcomes

@@ -61,7 +61,7 @@ void RegisterRewriteBindings(py::module_& m) {
           },
           py::arg("tags"), py::arg("scope"), py::arg("trainable"), py::arg("checkpoint_prefix"),
           "Builds the state graph of an instance; returns a dict (graph_def bytes, "
-          "node_lists, bytes_lists, num_nodes).")
+          "node_lists, bytes_lists, colocated_nodes, num_nodes).")
       .def(
           "build_apply_graph",
           [](GraphRewriter& self, const std::set<std::string>& tags, const std::string& signature,
@@ -108,7 +108,8 @@ void RegisterRewriteBindings(py::module_& m) {
           py::arg("trainable"), py::arg("input_colocation"),
           "Builds the apply graph of a signature call; returns a dict (graph_def bytes, "
           "input_map [(key, is_state, input_key, component)], outputs {key: [(kind, tensor, "
-          "input_key, component)]}, update_ops, asset_tensors, cond_context, while_context).");
+          "input_key, component)]}, update_ops, asset_tensors, cond_context, while_context, "
+          "colocated_nodes, num_nodes).");
 }
 
 }  // namespace hubcore::python

@@ -20,6 +20,7 @@ from hubcore.errors import (
     ModulePathNotFoundError,
     NotAModuleError,
     SignatureNotFoundError,
+    UnsafeArchiveError,
     UnsupportedFormatError,
     VariantNotFoundError,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "ModulePathNotFoundError",
     "NotAModuleError",
     "SignatureNotFoundError",
+    "UnsafeArchiveError",
     "UnsupportedFormatError",
     "VariantNotFoundError",
     *_LAZY,

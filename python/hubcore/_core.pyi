@@ -214,11 +214,11 @@ class GraphRewriter:
         ...
     def build_apply_graph(self, tags: collections.abc.Set[str], signature: str, scope: str, state_scope: str, trainable: bool, input_colocation: collections.abc.Mapping[str, collections.abc.Sequence[str]]) -> dict:
         """
-        Builds the apply graph of a signature call; returns a dict (graph_def bytes, input_map [(key, is_state, input_key, component)], outputs {key: [(kind, tensor, input_key, component)]}, update_ops, asset_tensors, cond_context, while_context).
+        Builds the apply graph of a signature call; returns a dict (graph_def bytes, input_map [(key, is_state, input_key, component)], outputs {key: [(kind, tensor, input_key, component)]}, update_ops, asset_tensors, cond_context, while_context, colocated_nodes, num_nodes).
         """
     def build_state_graph(self, tags: collections.abc.Set[str], scope: str, trainable: bool, checkpoint_prefix: str) -> dict:
         """
-        Builds the state graph of an instance; returns a dict (graph_def bytes, node_lists, bytes_lists, num_nodes).
+        Builds the state graph of an instance; returns a dict (graph_def bytes, node_lists, bytes_lists, colocated_nodes, num_nodes).
         """
 class LoadedModule:
     @staticmethod

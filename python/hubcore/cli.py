@@ -22,21 +22,27 @@ from hubcore.errors import Error
 COMMANDS = ["show", "example", "run", "export_serving"]
 
 
-def _load_native_quietly() -> None:
-    """Loads hubcore._core with stderr muted at the file-descriptor level.
+# Subcommands that build graphs with TensorFlow's Python API (the others use only hubcore._core).
+_NEEDS_TENSORFLOW = {"example", "export-serving"}
+
+
+def _load_native_quietly(modules: list[str]) -> None:
+    """Imports native modules with stderr muted at the file-descriptor level.
 
     TensorFlow's shared libraries log start-up notes (oneDNN, CUDA probing) through absl before any
     log level applies; for a command-line tool they are noise. Import errors still surface as
     Python exceptions, which are raised after stderr is restored.
     """
-    if "hubcore._core" in sys.modules or os.environ.get("HUBCORE_VERBOSE_STARTUP"):
+    modules = [m for m in modules if m not in sys.modules]
+    if not modules or os.environ.get("HUBCORE_VERBOSE_STARTUP"):
         return
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
-        importlib.import_module("hubcore._core")
+        for module in modules:
+            importlib.import_module(module)
     except ImportError:
         pass  # Re-raised, with its message visible, by the command that needs it.
     finally:
@@ -57,7 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _load_native_quietly()
+    argv = sys.argv[1:] if argv is None else argv
+    wanted = ["hubcore._core"]
+    if argv and argv[0] in _NEEDS_TENSORFLOW:
+        wanted.append("tensorflow")
+    _load_native_quietly(wanted)
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args) or 0)

@@ -37,6 +37,10 @@ class CorruptModuleError(InvalidModuleError, RuntimeError):
     """A module file is corrupt or truncated; the message names the file."""
 
 
+class UnsafeArchiveError(InvalidModuleError):
+    """A module archive has a member hubcore refuses to extract (the message names it and why)."""
+
+
 class UnsupportedFormatError(InvalidModuleError):
     """Unknown ``tfhub_module.pb`` format version or required feature."""
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from hubcore import _core
+from hubcore.archive import resolve_module_path
 from hubcore.errors import (
     InvalidArgumentError,
     InvalidModuleError,
@@ -159,9 +160,12 @@ class ModuleSpec:
 
 
 def load_module_spec(path: str | os.PathLike[str]) -> ModuleSpec:
-    """Loads a TF1 Hub module directory; raises a hubcore.Error subclass naming the problem."""
+    """Loads a TF1 Hub module directory or archive; raises a hubcore.Error subclass on problems.
+
+    A ``.tar``/``.tar.gz``/``.tgz`` file is extracted safely into a cache first (hubcore.archive).
+    """
     try:
-        native = _core.ModuleSpec.load(os.fspath(path))
+        native = _core.ModuleSpec.load(resolve_module_path(path))
     except InvalidArgumentError as e:
         # At load time an invalid argument is a structurally invalid module.
         raise InvalidModuleError(str(e)) from None

@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from hubcore import _core
+from hubcore.archive import resolve_module_path
 
 
 def _shape(shape: _core.TensorShape) -> list[int | None] | None:
@@ -142,7 +143,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "show", help="describe a module: variants, signatures, variables, assets"
     )
-    p.add_argument("module", help="path of a TF1 Hub module directory")
+    p.add_argument("module", help="path of a TF1 Hub module directory or .tar(.gz) archive")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(handler=run)
 
@@ -151,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     if not os.path.exists(args.module):
         print(f"hubcore show: error: {args.module}: no such file or directory", file=sys.stderr)
         return 1
-    desc = describe(_core.ModuleSpec.load(args.module))
+    desc = describe(_core.ModuleSpec.load(resolve_module_path(args.module)))
     if args.json:
         print(json.dumps(desc, indent=2))
     else:
