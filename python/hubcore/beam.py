@@ -9,7 +9,8 @@
             | beam.Create(["a sentence", "another one"])
             | hubcore.beam.RunModule("/models/text", batch_size=256)
         )
-        # (key, row) pairs keep their keys: (key, result)
+        # (key, row) pairs give (key, result) pairs
+        pairs = p | beam.Create([("id-1", {"x": [1.0, 2.0, 3.0, 4.0]})])
         keyed = pairs | hubcore.beam.RunModule("/models/tiny", keyed=True, as_dict=True)
 
 Rows are the same as :meth:`hubcore.Runner.predict_batches` rows: one example without the batch
@@ -227,9 +228,8 @@ class _RunBatchDoFn(beam.DoFn):
         assert self._runner is not None, "setup() was not called"
         feeds = self._assemble(rows, keys)
         try:
-            # Runner.__call__ takes values, not assembled feeds; this runs only the outputs
-            # needed (the Runner's public run_native computes every output).
-            raw = self._runner._native.run(self._sig.name, feeds, self._keys)
+            # Runner.__call__ takes values, not assembled feeds; run only the outputs needed.
+            outputs = self._runner.run_native(self._sig.name, feeds, self._keys)
         except Error as e:  # e.g. an id out of range: TensorFlow names no row
             (first,) = self._describe(rows[:1], keys[:1])
             if len(rows) == 1:
@@ -238,7 +238,6 @@ class _RunBatchDoFn(beam.DoFn):
             raise type(e)(
                 f"a batch of {len(rows)} rows (from {first}) failed, but each row alone runs: {e}"
             ) from e
-        outputs = Runner._convert_outputs(raw, self._sig)
         try:
             per_key = {key: split_rows(key, value, len(rows)) for key, value in outputs.items()}
         except UnsplittableOutputError as e:

@@ -452,10 +452,18 @@ class Runner:
                 out[key] = tuple(parts)
         return out
 
-    def run_native(self, signature: str, feeds: dict[str, list[np.ndarray]]) -> dict[str, Any]:
-        """Runs already converted inputs (see native_inputs); returns every output."""
+    def run_native(
+        self,
+        signature: str,
+        feeds: dict[str, list[np.ndarray]],
+        outputs: Sequence[str] = (),
+    ) -> dict[str, Any]:
+        """Runs already converted inputs (see native_inputs).
+
+        Returns the outputs named in ``outputs``, or every output when it is empty.
+        """
         return self._convert_outputs(
-            self._native.run(signature, feeds, []), self._signatures[signature]
+            self._native.run(signature, feeds, list(outputs)), self._signatures[signature]
         )
 
     # ---- batches ----------------------------------------------------------------------------
