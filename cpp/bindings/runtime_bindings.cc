@@ -214,6 +214,31 @@ py::array ToNumpy(TensorPtr t) {
   return py::array(dtype, shape, {}, data, owner);
 }
 
+LoadOptions MakeLoadOptions(const std::set<std::string>& tags, int intra_op_threads,
+                            int inter_op_threads,
+                            const std::vector<std::string>& custom_op_libraries) {
+  LoadOptions options;
+  options.tags = tags;
+  options.intra_op_threads = intra_op_threads;
+  options.inter_op_threads = inter_op_threads;
+  options.custom_op_libraries = custom_op_libraries;
+  return options;
+}
+
+// Loads from a path or a parsed spec with the GIL released (loading restores variables and may
+// take seconds); raises the mapped exception on failure.
+template <typename Source>
+std::shared_ptr<LoadedModule> LoadWithoutGil(const Source& source, const LoadOptions& options) {
+  std::unique_ptr<LoadedModule> module;
+  Status status;
+  {
+    py::gil_scoped_release release;
+    status = LoadedModule::Load(source, options, &module);
+  }
+  ThrowIfError(status);
+  return std::shared_ptr<LoadedModule>(std::move(module));
+}
+
 }  // namespace
 
 void RegisterRuntimeBindings(py::module_& m) {
@@ -222,19 +247,8 @@ void RegisterRuntimeBindings(py::module_& m) {
           "load",
           [](const std::string& path, const std::set<std::string>& tags, int intra_op_threads,
              int inter_op_threads, const std::vector<std::string>& custom_op_libraries) {
-            LoadOptions options;
-            options.tags = tags;
-            options.intra_op_threads = intra_op_threads;
-            options.inter_op_threads = inter_op_threads;
-            options.custom_op_libraries = custom_op_libraries;
-            std::unique_ptr<LoadedModule> module;
-            Status status;
-            {
-              py::gil_scoped_release release;
-              status = LoadedModule::Load(path, options, &module);
-            }
-            ThrowIfError(status);
-            return std::shared_ptr<LoadedModule>(std::move(module));
+            return LoadWithoutGil(path, MakeLoadOptions(tags, intra_op_threads, inter_op_threads,
+                                                        custom_op_libraries));
           },
           py::arg("path"), py::arg("tags") = std::set<std::string>{},
           py::arg("intra_op_threads") = 0, py::arg("inter_op_threads") = 0,
@@ -244,19 +258,8 @@ void RegisterRuntimeBindings(py::module_& m) {
           "load_spec",
           [](const ModuleSpec& spec, const std::set<std::string>& tags, int intra_op_threads,
              int inter_op_threads, const std::vector<std::string>& custom_op_libraries) {
-            LoadOptions options;
-            options.tags = tags;
-            options.intra_op_threads = intra_op_threads;
-            options.inter_op_threads = inter_op_threads;
-            options.custom_op_libraries = custom_op_libraries;
-            std::unique_ptr<LoadedModule> module;
-            Status status;
-            {
-              py::gil_scoped_release release;
-              status = LoadedModule::Load(spec, options, &module);
-            }
-            ThrowIfError(status);
-            return std::shared_ptr<LoadedModule>(std::move(module));
+            return LoadWithoutGil(spec, MakeLoadOptions(tags, intra_op_threads, inter_op_threads,
+                                                        custom_op_libraries));
           },
           py::arg("spec"), py::arg("tags") = std::set<std::string>{},
           py::arg("intra_op_threads") = 0, py::arg("inter_op_threads") = 0,

@@ -21,7 +21,6 @@
 #include "tensorflow/core/platform/env.h"
 #include "tensorflow/core/protobuf/control_flow.pb.h"
 #include "tensorflow/core/protobuf/meta_graph.pb.h"
-#include "tensorflow/core/util/tensor_bundle/tensor_bundle.h"
 
 namespace hubcore {
 namespace {
@@ -216,27 +215,6 @@ std::string SliceSpec(const tensorflow::SaveSliceInfoDef& slice) {
     spec += std::to_string(slice.var_offset(i)) + "," + std::to_string(slice.var_shape(i));
   }
   return spec;
-}
-
-// Reads key -> shape of every entry of the checkpoint at `prefix`.
-Status ReadCheckpointShapes(const std::string& prefix,
-                            std::unordered_map<std::string, std::vector<int64_t>>* shapes) {
-  tensorflow::BundleReader reader(tensorflow::Env::Default(), prefix);
-  if (!reader.status().ok()) {
-    return DataLoss("Cannot read checkpoint " + prefix + ": " +
-                    std::string(reader.status().message()));
-  }
-  for (reader.Seek(""); reader.Valid(); reader.Next()) {
-    const std::string key(reader.key());
-    if (key.empty() || key[0] == '\0') continue;
-    tensorflow::BundleEntryProto entry;
-    const auto raw = reader.value();
-    if (!entry.ParseFromArray(raw.data(), static_cast<int>(raw.size()))) continue;
-    std::vector<int64_t> dims;
-    for (const auto& d : entry.shape().dim()) dims.push_back(d.size());
-    (*shapes)[key] = std::move(dims);
-  }
-  return Status::OK();
 }
 
 void PrefixSharedName(const std::string& scope, tensorflow::NodeDef* node) {
@@ -447,12 +425,15 @@ Status GraphRewriter::BuildStateGraph(const std::set<std::string>& tags,
   if (restore && !variables.empty()) {
     auto it = impl_->checkpoints.find(options.checkpoint_prefix);
     if (it == impl_->checkpoints.end()) {
-      std::unordered_map<std::string, std::vector<int64_t>> shapes;
+      std::vector<CheckpointEntry> entries;
       if (options.checkpoint_prefix == spec_->checkpoint_prefix()) {
-        for (const auto& e : spec_->checkpoint_entries()) shapes[e.key] = e.shape;
+        entries = spec_->checkpoint_entries();
       } else {
-        HUBCORE_RETURN_IF_ERROR(ReadCheckpointShapes(options.checkpoint_prefix, &shapes));
+        HUBCORE_RETURN_IF_ERROR(
+            internal::ReadCheckpointEntries(options.checkpoint_prefix, &entries));
       }
+      std::unordered_map<std::string, std::vector<int64_t>> shapes;
+      for (auto& e : entries) shapes[e.key] = std::move(e.shape);
       it = impl_->checkpoints.emplace(options.checkpoint_prefix, std::move(shapes)).first;
     }
     ckpt = &it->second;

@@ -46,6 +46,34 @@ void ParseTensorName(const std::string& name, std::string* node, int* index) {
   }
 }
 
+Status ReadCheckpointEntries(const std::string& prefix, std::vector<CheckpointEntry>* entries) {
+  const std::string index = prefix + ".index";
+  tensorflow::BundleReader reader(tensorflow::Env::Default(), prefix);
+  if (!reader.status().ok()) {
+    return DataLoss("Cannot read checkpoint " + index + ": " +
+                    std::string(reader.status().message()));
+  }
+  entries->clear();
+  for (reader.Seek(""); reader.Valid(); reader.Next()) {
+    const std::string key(reader.key());
+    // Skip the bundle header ("") and the per-slice entries of partitioned variables, whose keys
+    // are binary-encoded slice specs starting with a NUL byte.
+    if (key.empty() || key[0] == '\0') continue;
+    tensorflow::BundleEntryProto entry;
+    const auto raw = reader.value();
+    if (!entry.ParseFromArray(raw.data(), static_cast<int>(raw.size()))) {
+      return DataLoss("Cannot read checkpoint " + index + ": bad entry '" + key + "'");
+    }
+    CheckpointEntry e;
+    e.key = key;
+    e.dtype = entry.dtype();
+    for (const auto& dim : entry.shape().dim()) e.shape.push_back(dim.size());
+    e.sliced = entry.slices_size() > 0;
+    entries->push_back(std::move(e));
+  }
+  return Status::OK();
+}
+
 int FindMetaGraphIndex(const ModuleSpecData& data, const std::set<std::string>& tags) {
   for (size_t i = 0; i < data.variants.size(); ++i) {
     if (data.variants[i].tags == tags) return static_cast<int>(i);
@@ -417,28 +445,7 @@ Status ReadCheckpointIndex(internal::ModuleSpecData* data) {
     }
     return Status::OK();
   }
-  tensorflow::BundleReader reader(tensorflow::Env::Default(), prefix);
-  if (!reader.status().ok()) {
-    return DataLoss("Cannot read checkpoint " + index + ": " +
-                    std::string(reader.status().message()));
-  }
-  for (reader.Seek(""); reader.Valid(); reader.Next()) {
-    const std::string key(reader.key());
-    // Skip the bundle header ("") and the per-slice entries of partitioned variables, whose keys
-    // are binary-encoded slice specs starting with a NUL byte.
-    if (key.empty() || key[0] == '\0') continue;
-    tensorflow::BundleEntryProto entry;
-    const auto raw = reader.value();
-    if (!entry.ParseFromArray(raw.data(), static_cast<int>(raw.size()))) {
-      return DataLoss("Cannot read checkpoint " + index + ": bad entry '" + key + "'");
-    }
-    CheckpointEntry e;
-    e.key = key;
-    e.dtype = entry.dtype();
-    e.shape = DimsFromProto(entry.shape());
-    e.sliced = entry.slices_size() > 0;
-    data->checkpoint_entries.push_back(std::move(e));
-  }
+  HUBCORE_RETURN_IF_ERROR(ReadCheckpointEntries(prefix, &data->checkpoint_entries));
   data->checkpoint_prefix = prefix;
   return Status::OK();
 }

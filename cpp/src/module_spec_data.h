@@ -27,6 +27,10 @@ struct ModuleSpecData {
 // Index of the MetaGraphDef for `tags` in data.saved_model, or -1.
 int FindMetaGraphIndex(const ModuleSpecData& data, const std::set<std::string>& tags);
 
+// Reads the variables index of the checkpoint at `prefix` (sliced partitions appear once, under
+// their full name). kDataLoss naming the file when it is missing or unreadable.
+Status ReadCheckpointEntries(const std::string& prefix, std::vector<CheckpointEntry>* entries);
+
 // Splits "node:3" into ("node", 3); "node" gives index 0; "^node" gives index -1 (control).
 void ParseTensorName(const std::string& name, std::string* node, int* index);
 

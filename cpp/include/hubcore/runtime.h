@@ -7,14 +7,16 @@
 // module directory) and prepares each signature's feed and fetch handles once. After that,
 // `Run` is a single TF_SessionRun and may be called from many threads at once.
 //
+// clang-format off
 //   std::unique_ptr<hubcore::LoadedModule> module;
 //   hubcore::Status s = hubcore::LoadedModule::Load("/models/text", {}, &module);
 //   if (!s.ok()) { std::cerr << s.ToString() << "\n"; return 1; }
-//   hubcore::NamedValues inputs;
-//   // MakeStringTensor: your helper building a TF_STRING tensor (TF_AllocateTensor +
-//   TF_StringCopy). inputs.emplace("default", hubcore::Value::Dense(MakeStringTensor({"hello
-//   world"}))); hubcore::NamedValues outputs; s = module->Run("default", inputs, {}, &outputs); //
-//   {} = every output of the signature const TF_Tensor* embedding = outputs.at("default").tensor();
+//   hubcore::NamedValues inputs, outputs;
+//   // MakeStringTensor: a helper building a TF_STRING tensor (TF_AllocateTensor + TF_StringCopy).
+//   inputs.emplace("default", hubcore::Value::Dense(MakeStringTensor({"hello world"})));
+//   s = module->Run("default", inputs, /*output_keys=*/{}, &outputs);  // {}: every output
+//   const TF_Tensor* embedding = outputs.at("default").tensor();
+// clang-format on
 //
 // A signature value is dense (one tensor), sparse (values, indices, dense_shape) or ragged
 // (flat_values, row_splits_0 outermost, ...): `Value` holds its component tensors in that order,
