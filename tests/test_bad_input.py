@@ -197,3 +197,22 @@ def test_bit_flipped_modules_run_or_raise_never_crash(tiny_copy, data_dir):
         except (hub.Error, tf.errors.OpError) as e:
             outcomes.add(type(e).__name__)
     assert "CorruptModuleError" in outcomes
+
+
+def test_trainable_variable_missing_from_variables_collection(tiny_copy):
+    """An inconsistent variables collection is reported, not a C++ exception or a crash."""
+    import tensorflow as tf
+    from tensorflow.core.framework import variable_pb2
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    pb = tiny_copy / "saved_model.pb"
+    sm = saved_model_pb2.SavedModel()
+    sm.ParseFromString(pb.read_bytes())
+    for meta_graph in sm.meta_graphs:
+        ghost = variable_pb2.VariableDef(variable_name="ghost:0")
+        meta_graph.collection_def["trainable_variables"].bytes_list.value.append(
+            ghost.SerializeToString()
+        )
+    pb.write_bytes(sm.SerializeToString())
+    with tf.Graph().as_default(), pytest.raises(hub.CorruptModuleError, match="'ghost:0'"):
+        hub.Module(tiny_copy, trainable=True)

@@ -588,8 +588,13 @@ Status GraphRewriter::BuildStateGraph(const std::set<std::string>& tags,
     auto& list = out->bytes_lists[key];
     for (const auto& bytes : coll->bytes_list().value()) {
       tensorflow::VariableDef def;
-      def.ParseFromString(bytes);
-      list.push_back(scoped_def(variables.at(def.variable_name())));
+      auto it = def.ParseFromString(bytes) ? variables.find(def.variable_name()) : variables.end();
+      if (it == variables.end()) {
+        // E.g. a trainable_variables entry that the variables collection does not list.
+        return DataLoss("collection '" + key + "' names variable '" + def.variable_name() +
+                        "', which the module's 'variables' collection does not define");
+      }
+      list.push_back(scoped_def(it->second));
     }
   }
   out->num_nodes = result.node_size();
