@@ -16,6 +16,7 @@ import sys
 # native libraries load. An explicit setting by the user wins.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from hubcore.commands import muted_native_stderr
 from hubcore.errors import Error
 
 # Subcommand modules, in the order `hubcore --help` lists them.
@@ -27,28 +28,14 @@ _NEEDS_TENSORFLOW = {"example", "export-serving"}
 
 
 def _load_native_quietly(modules: list[str]) -> None:
-    """Imports native modules with stderr muted at the file-descriptor level.
-
-    TensorFlow's shared libraries log start-up notes (oneDNN, CUDA probing) through absl before any
-    log level applies; for a command-line tool they are noise. Import errors still surface as
-    Python exceptions, which are raised after stderr is restored.
-    """
+    """Imports the native modules a command needs without TensorFlow's start-up chatter."""
     modules = [m for m in modules if m not in sys.modules]
-    if not modules or os.environ.get("HUBCORE_VERBOSE_STARTUP"):
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(devnull, 2)
-        for module in modules:
-            importlib.import_module(module)
+        with muted_native_stderr():
+            for module in modules:
+                importlib.import_module(module)
     except ImportError:
         pass  # Re-raised, with its message visible, by the command that needs it.
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,11 +10,8 @@ output file. See hubcore.batch_io for the accepted layouts.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import sys
 import time
-from collections.abc import Iterator
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -39,35 +36,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-@contextlib.contextmanager
-def _quiet_native_stderr() -> Iterator[None]:
-    """Mutes file descriptor 2 while TensorFlow creates its session (CUDA probing notes).
-
-    Failures still surface: they come back as exceptions, raised after stderr is restored.
-    """
-    if os.environ.get("HUBCORE_VERBOSE_STARTUP"):
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
 def run(args: argparse.Namespace) -> int:
     from hubcore import batch_io
+    from hubcore.commands import muted_native_stderr
     from hubcore.errors import InvalidArgumentError
     from hubcore.runner import Runner
 
     if args.batch_size < 1:
         raise InvalidArgumentError("--batch-size must be at least 1")
-    with _quiet_native_stderr():
+    with muted_native_stderr():
         runner = Runner(args.module, args.tags, args.signature, intra_op_threads=args.threads)
     sig = runner.signatures[runner.signature]
     source = batch_io.open_input(args.input, sig, args.input_format)
