@@ -513,3 +513,30 @@ def test_export_from_a_finalized_graph(specs, tmp_path):
         assert graph.finalized
     with hub.eval_function_for_module(str(tmp_path / "m")) as f:
         np.testing.assert_allclose(f(x, signature="encode"), expected, rtol=1e-6)
+
+
+def test_gradients_through_v2_control_flow_in_a_module():
+    """tf.cond in a module_fn is an If op with function branches (control flow v2 is the TF 2.21
+    default); training through it needs the branch functions registered in the Python graph."""
+
+    def module_fn():
+        x = v1.placeholder(tf.float32, [None, 3])
+        w = v1.get_variable("w", [3], initializer=v1.ones_initializer())
+        hub.add_signature(
+            inputs=x, outputs=tf.cond(tf.reduce_sum(x) > 0, lambda: x * w, lambda: x - w)
+        )
+
+    spec = hub.create_module_spec(module_fn)
+    x = np.array([[1.0, 2.0, 3.0]], np.float32)
+    with tf.Graph().as_default():
+        m = hub.Module(spec, trainable=True)
+        y = m(x)
+        y_again = m(x)  # a second call brings the same function library
+        step = v1.train.GradientDescentOptimizer(0.1).minimize(tf.reduce_sum(y))
+        with v1.Session() as session:
+            session.run(v1.global_variables_initializer())
+            session.run(step)
+            got, got_again = session.run([y, y_again])
+    want = x * (1.0 - 0.1 * x)  # d(sum(x * w))/dw = x
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    np.testing.assert_allclose(got_again, want, rtol=1e-6)

@@ -56,6 +56,7 @@ void RegisterRewriteBindings(py::module_& m) {
             out["node_lists"] = graph.node_lists;
             out["bytes_lists"] = BytesListsToDict(graph.bytes_lists);
             out["colocated_nodes"] = graph.colocated_nodes;
+            out["function_library"] = py::bytes(graph.function_library);
             out["num_nodes"] = graph.num_nodes;
             return out;
           },
@@ -101,6 +102,7 @@ void RegisterRewriteBindings(py::module_& m) {
             out["cond_context"] = BytesList(graph.context_defs);
             out["while_context"] = BytesList(graph.while_context_defs);
             out["colocated_nodes"] = graph.colocated_nodes;
+            out["function_library"] = py::bytes(graph.function_library);
             out["num_nodes"] = graph.num_nodes;
             return out;
           },

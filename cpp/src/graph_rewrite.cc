@@ -441,6 +441,7 @@ Status GraphRewriter::BuildStateGraph(const std::set<std::string>& tags,
 
   tensorflow::GraphDef result;
   CopyGraphHeader(graph, &result);
+  if (result.has_library()) out->function_library = result.library().SerializeAsString();
   auto map_colocation = [&](const std::string& target) -> std::vector<std::string> {
     const int n = index->Find(target);
     if (n < 0 || !keep[n]) return {};
@@ -773,6 +774,7 @@ Status GraphRewriter::BuildApplyGraph(const std::set<std::string>& tags,
 
   tensorflow::GraphDef result;
   CopyGraphHeader(graph, &result);
+  if (result.has_library()) out->function_library = result.library().SerializeAsString();
   result.mutable_node()->Reserve(static_cast<int>(plan->nodes.size()));
   for (int n : plan->nodes) {
     tensorflow::NodeDef* node = result.add_node();

@@ -16,11 +16,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import tensorflow as tf
-from tensorflow.core.framework import variable_pb2
+from tensorflow.core.framework import function_pb2, variable_pb2
 from tensorflow.core.protobuf import control_flow_pb2
 from tensorflow.python.client import pywrap_tf_session as _c_api
 from tensorflow.python.framework import c_api_util as _c_api_util
 from tensorflow.python.framework import errors as _tf_errors
+from tensorflow.python.framework import function as _function
 from tensorflow.python.framework import importer as _importer
 from tensorflow.python.framework import ops as _ops
 
@@ -94,6 +95,23 @@ def _import_serialized(
     finally:
         if gc_enabled:
             gc.enable()
+
+
+def _register_functions(graph: tf.Graph, function_library: bytes) -> None:
+    """Makes the imported graph's functions known to the Python graph, as import_graph_def does.
+
+    The C++ import already added them to the TF graph; without the Python side, gradients through
+    v2 control flow (If/While ops, whose branches are functions) cannot find their graphs.
+    """
+    if not function_library:
+        return
+    library = function_pb2.FunctionDefLibrary.FromString(function_library)
+    names = [f.signature.name for f in library.function]
+    if all(graph._is_function(name) for name in names):  # pylint: disable=protected-access
+        return  # Every call of a signature brings the same library: register it once.
+    for function in _function.from_library(library):
+        if not graph._is_function(function.name):  # pylint: disable=protected-access
+            function.add_to_graph(graph)
 
 
 def _process_new_ops(graph: tf.Graph, colocated_nodes: Iterable[str]) -> None:
@@ -276,6 +294,7 @@ class Module:
             set(self._tags), self._scope, self._trainable, self._spec.checkpoint_path or ""
         )
         _import_serialized(graph, state["graph_def"], (), state["colocated_nodes"])
+        _register_functions(graph, state["function_library"])
         for key, names in state["node_lists"].items():
             for name in names:
                 graph.add_to_collection(key, graph.as_graph_element(name))
@@ -386,6 +405,7 @@ class Module:
                 tensor = components[input_key][component]
             input_map.append((key, tensor))
         _import_serialized(graph, apply["graph_def"], input_map, apply["colocated_nodes"])
+        _register_functions(graph, apply["function_library"])
 
         outputs: dict[str, Any] = {}
         for key, refs in apply["outputs"].items():

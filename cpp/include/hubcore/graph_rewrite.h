@@ -55,6 +55,10 @@ struct StateGraph {
   // module-relative names (the importer's from_proto adds the scope).
   std::map<std::string, std::vector<std::string>> bytes_lists;
   std::vector<std::string> colocated_nodes;  // Nodes that keep a `_class` attribute.
+  // The graph's serialized FunctionDefLibrary (also inside graph_def), "" when it has none: the
+  // Python layer registers these functions so that gradients through v2 control flow
+  // (If/While ops) find their branch graphs.
+  std::string function_library;
   int num_nodes = 0;
 };
 
@@ -95,6 +99,7 @@ struct ApplyGraph {
   std::vector<std::string> context_defs;   // Serialized cond_context defs (module-relative).
   std::vector<std::string> while_context_defs;
   std::vector<std::string> colocated_nodes;  // Nodes that keep a `_class` attribute.
+  std::string function_library;              // As in StateGraph.
   int num_nodes = 0;
 };
 
