@@ -26,6 +26,22 @@ if _build:
     sys.modules["hubcore._core"] = _mod
     _spec.loader.exec_module(_mod)
 
+
+def vocab_table(vocab_path, default_value: int = -1, name: str | None = None):
+    """A string -> line-number StaticHashTable read from a vocabulary file (an asset)."""
+    import tensorflow as tf
+
+    initializer = tf.lookup.TextFileInitializer(
+        str(vocab_path),
+        tf.string,
+        tf.lookup.TextFileIndex.WHOLE_LINE,
+        tf.int64,
+        tf.lookup.TextFileIndex.LINE_NUMBER,
+    )
+    kwargs = {"name": name} if name else {}
+    return tf.lookup.StaticHashTable(initializer, default_value=default_value, **kwargs)
+
+
 FIXTURES = ["batchnorm", "partitioned", "ragged_in", "sparse_in", "text_table", "tiny"]
 
 

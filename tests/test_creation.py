@@ -21,6 +21,7 @@ from tensorflow.core.framework import tensor_shape_pb2  # noqa: E402
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2  # noqa: E402
 
 import hubcore as hub  # noqa: E402
+from conftest import vocab_table  # noqa: E402
 from hubcore import _core, _export  # noqa: E402
 
 VOCAB = ["<unk>", "hello", "world", "cat", "dog"]
@@ -47,16 +48,7 @@ TAGS_AND_ARGS = [(set(), {}), ({"train"}, {"training": True})]
 def make_module_fn(vocab_path: str):
     def module_fn(training: bool = False) -> None:
         text = tf.compat.v1.placeholder(tf.string, [None], name="text")
-        table = tf.lookup.StaticHashTable(
-            tf.lookup.TextFileInitializer(
-                vocab_path,
-                tf.string,
-                tf.lookup.TextFileIndex.WHOLE_LINE,
-                tf.int64,
-                tf.lookup.TextFileIndex.LINE_NUMBER,
-            ),
-            default_value=0,
-        )
+        table = vocab_table(vocab_path, 0)
         ids = table.lookup(text)
         emb = tf.compat.v1.get_variable(
             "emb", [5, 4], partitioner=tf.compat.v1.fixed_size_partitioner(2)

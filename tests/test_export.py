@@ -18,6 +18,7 @@ tf = pytest.importorskip("tensorflow")
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2  # noqa: E402
 
 import hubcore as hub  # noqa: E402
+from conftest import vocab_table  # noqa: E402
 from hubcore import _core, _export  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,17 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def _table_fn(vocab_path: str, name: str = "table"):
     def module_fn():
         text = tf.compat.v1.placeholder(tf.string, [None])
-        table = tf.lookup.StaticHashTable(
-            tf.lookup.TextFileInitializer(
-                vocab_path,
-                tf.string,
-                tf.lookup.TextFileIndex.WHOLE_LINE,
-                tf.int64,
-                tf.lookup.TextFileIndex.LINE_NUMBER,
-            ),
-            default_value=-1,
-            name=name,
-        )
+        table = vocab_table(vocab_path, -1, name=name)
         w = tf.compat.v1.get_variable("w", [3], initializer=tf.compat.v1.ones_initializer())
         hub.add_signature(inputs=text, outputs=tf.gather(w, tf.maximum(table.lookup(text), 0)))
 
@@ -199,17 +190,7 @@ def test_asset_names_shared_across_variants_and_clashes(tmp_path):
         text = tf.compat.v1.placeholder(tf.string, [None])
         outputs = {}
         for name, path in [("t1", vocab_a)] + ([("t2", vocab_b)] if second else []):
-            table = tf.lookup.StaticHashTable(
-                tf.lookup.TextFileInitializer(
-                    str(path),
-                    tf.string,
-                    tf.lookup.TextFileIndex.WHOLE_LINE,
-                    tf.int64,
-                    tf.lookup.TextFileIndex.LINE_NUMBER,
-                ),
-                default_value=-1,
-                name=name,
-            )
+            table = vocab_table(str(path), -1, name=name)
             outputs[name] = table.lookup(text)
         hub.add_signature(inputs=text, outputs=outputs)
 
@@ -295,16 +276,7 @@ def tf1_saved_model(tmp_path_factory, vocab) -> str:
     with tf.Graph().as_default():
         tf.compat.v1.train.get_or_create_global_step()
         x = tf.compat.v1.placeholder(tf.string, [None], name="x")
-        table = tf.lookup.StaticHashTable(
-            tf.lookup.TextFileInitializer(
-                vocab,
-                tf.string,
-                tf.lookup.TextFileIndex.WHOLE_LINE,
-                tf.int64,
-                tf.lookup.TextFileIndex.LINE_NUMBER,
-            ),
-            default_value=-1,
-        )
+        table = vocab_table(vocab, -1)
         w = tf.compat.v1.get_variable("w", initializer=tf.constant([10.0, 1.0, 2.0, 3.0]))
         y = tf.gather(w, table.lookup(x) + 1)
         tf.compat.v1.add_to_collection("train_op", y)
