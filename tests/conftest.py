@@ -42,6 +42,27 @@ def vocab_table(vocab_path, default_value: int = -1, name: str | None = None):
     return tf.lookup.StaticHashTable(initializer, default_value=default_value, **kwargs)
 
 
+def load_tf1_saved_model(session, tags, path):
+    """Loads `path` with plain TensorFlow's v1 SavedModel loader and initializes its tables.
+
+    The loader feeds asset paths only to a main op; TF1 Hub modules have none, so the
+    AssetFileDef paths are fed to the table initializers, as TF's own loader would.
+    """
+    import os
+
+    import tensorflow as tf
+    from tensorflow.core.protobuf import meta_graph_pb2
+
+    meta_graph = tf.compat.v1.saved_model.loader.load(session, list(tags), str(path))
+    feeds = {}
+    for value in meta_graph.collection_def["saved_model_assets"].any_list.value:
+        asset = meta_graph_pb2.AssetFileDef()
+        value.Unpack(asset)
+        feeds[asset.tensor_info.name] = os.path.join(path, "assets", asset.filename)
+    session.run(tf.compat.v1.tables_initializer(), feeds)
+    return meta_graph
+
+
 FIXTURES = ["batchnorm", "partitioned", "ragged_in", "sparse_in", "text_table", "tiny"]
 
 

@@ -21,7 +21,7 @@ from tensorflow.core.framework import tensor_shape_pb2  # noqa: E402
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2  # noqa: E402
 
 import hubcore as hub  # noqa: E402
-from conftest import vocab_table  # noqa: E402
+from conftest import load_tf1_saved_model, vocab_table  # noqa: E402
 from hubcore import _core, _export  # noqa: E402
 
 VOCAB = ["<unk>", "hello", "world", "cat", "dog"]
@@ -222,15 +222,7 @@ def test_export_writes_the_tf_hub_format(created):
 def test_plain_tensorflow_v1_loader_runs_every_signature(created, tags):
     _, path = created
     with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
-        meta_graph = tf.compat.v1.saved_model.loader.load(sess, tags, path)
-        # The loader feeds asset paths only to a main op; TF1 Hub modules have none, so feed
-        # the AssetFileDef paths to the table initializers as TF's own loader would.
-        feeds = {}
-        for value in meta_graph.collection_def["saved_model_assets"].any_list.value:
-            asset = meta_graph_pb2.AssetFileDef()
-            value.Unpack(asset)
-            feeds[asset.tensor_info.name] = os.path.join(path, "assets", asset.filename)
-        sess.run(tf.compat.v1.tables_initializer(), feeds)
+        meta_graph = load_tf1_saved_model(sess, tags, path)
         assert sorted(meta_graph.signature_def) == SIGNATURES
         for name in SIGNATURES:
             signature_def = meta_graph.signature_def[name]

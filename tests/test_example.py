@@ -9,9 +9,9 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from tensorflow.core.protobuf import meta_graph_pb2  # noqa: E402
 
 import hubcore as hub  # noqa: E402
+from conftest import load_tf1_saved_model  # noqa: E402
 from hubcore import cli, examples  # noqa: E402
 
 SENTENCES = ["The cat and the dog", "", "zzz qqq", "Hub module!", "the"]
@@ -32,13 +32,7 @@ def image_module(tmp_path_factory) -> str:
 def _run_plain(path: str, inputs: dict[str, object], tags=()) -> dict[str, np.ndarray]:
     """Runs the default signature with plain TensorFlow's v1 SavedModel loader."""
     with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
-        meta_graph = tf.compat.v1.saved_model.loader.load(sess, list(tags), path)
-        feeds = {}
-        for value in meta_graph.collection_def["saved_model_assets"].any_list.value:
-            asset = meta_graph_pb2.AssetFileDef()
-            value.Unpack(asset)
-            feeds[asset.tensor_info.name] = os.path.join(path, "assets", asset.filename)
-        sess.run(tf.compat.v1.tables_initializer(), feeds)
+        meta_graph = load_tf1_saved_model(sess, list(tags), path)
         sig = meta_graph.signature_def["default"]
         return sess.run(
             {k: v.name for k, v in sig.outputs.items()},

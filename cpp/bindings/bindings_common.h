@@ -29,6 +29,19 @@ inline void ThrowIfError(const Status& status) {
   if (!status.ok()) throw StatusError(status);
 }
 
+// Runs `work` (returning a Status) with the GIL released, so other Python threads go on while
+// TensorFlow works, then raises the mapped exception if it failed. `work` must not touch
+// Python objects.
+template <typename Work>
+void RunWithoutGil(Work&& work) {
+  Status status;
+  {
+    pybind11::gil_scoped_release release;
+    status = work();
+  }
+  ThrowIfError(status);
+}
+
 void RegisterSpecBindings(pybind11::module_& m);
 void RegisterRewriteBindings(pybind11::module_& m);
 void RegisterRuntimeBindings(pybind11::module_& m);

@@ -45,12 +45,7 @@ void RegisterRewriteBindings(py::module_& m) {
             options.trainable = trainable;
             options.checkpoint_prefix = checkpoint_prefix;
             StateGraph graph;
-            Status status;
-            {
-              py::gil_scoped_release release;
-              status = self.BuildStateGraph(tags, options, &graph);
-            }
-            ThrowIfError(status);
+            RunWithoutGil([&] { return self.BuildStateGraph(tags, options, &graph); });
             py::dict out;
             out["graph_def"] = py::bytes(graph.graph_def);
             out["node_lists"] = graph.node_lists;
@@ -74,12 +69,7 @@ void RegisterRewriteBindings(py::module_& m) {
             options.trainable = trainable;
             options.input_colocation = input_colocation;
             ApplyGraph graph;
-            Status status;
-            {
-              py::gil_scoped_release release;
-              status = self.BuildApplyGraph(tags, signature, options, &graph);
-            }
-            ThrowIfError(status);
+            RunWithoutGil([&] { return self.BuildApplyGraph(tags, signature, options, &graph); });
             py::dict out;
             out["graph_def"] = py::bytes(graph.graph_def);
             py::list input_map;

@@ -230,12 +230,7 @@ LoadOptions MakeLoadOptions(const std::set<std::string>& tags, int intra_op_thre
 template <typename Source>
 std::shared_ptr<LoadedModule> LoadWithoutGil(const Source& source, const LoadOptions& options) {
   std::unique_ptr<LoadedModule> module;
-  Status status;
-  {
-    py::gil_scoped_release release;
-    status = LoadedModule::Load(source, options, &module);
-  }
-  ThrowIfError(status);
+  RunWithoutGil([&] { return LoadedModule::Load(source, options, &module); });
   return std::shared_ptr<LoadedModule>(std::move(module));
 }
 
@@ -288,13 +283,11 @@ void RegisterRuntimeBindings(py::module_& m) {
                                                        std::move(components)));
             }
             NamedValues results;
-            Status status;
-            {
-              py::gil_scoped_release release;
-              status = module.Run(signature, feeds, output_keys, &results);
-              feeds.clear();
-            }
-            ThrowIfError(status);
+            RunWithoutGil([&] {
+              Status status = module.Run(signature, feeds, output_keys, &results);
+              feeds.clear();  // Free the input tensors before taking the GIL back.
+              return status;
+            });
             py::dict out;
             for (auto& [key, value] : results) {
               py::list arrays;

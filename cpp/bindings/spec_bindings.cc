@@ -91,12 +91,7 @@ void RegisterSpecBindings(py::module_& m) {
           "load",
           [](const std::string& path) {
             std::unique_ptr<ModuleSpec> spec;
-            Status status;
-            {
-              py::gil_scoped_release release;
-              status = ModuleSpec::Load(path, &spec);
-            }
-            ThrowIfError(status);
+            RunWithoutGil([&] { return ModuleSpec::Load(path, &spec); });
             return std::shared_ptr<ModuleSpec>(std::move(spec));
           },
           py::arg("path"), "Reads and validates the module directory at `path`.")
@@ -149,12 +144,7 @@ void RegisterSpecBindings(py::module_& m) {
   m.def(
       "write_module_files",
       [](const ModuleSpec& spec, const std::string& dir) {
-        Status status;
-        {
-          py::gil_scoped_release release;
-          status = WriteModuleFiles(spec, dir);
-        }
-        ThrowIfError(status);
+        RunWithoutGil([&] { return WriteModuleFiles(spec, dir); });
       },
       py::arg("spec"), py::arg("dir"),
       "Writes assets/, an empty variables/, saved_model.pb and tfhub_module.pb into `dir`.");
