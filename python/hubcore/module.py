@@ -9,7 +9,6 @@ The graph surgery (pruning, scoping, wiring, checkpoint restore) happens in C++
 from __future__ import annotations
 
 import contextlib
-import gc
 import os
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -18,14 +17,8 @@ from typing import Any
 import tensorflow as tf
 from tensorflow.core.framework import function_pb2, variable_pb2
 from tensorflow.core.protobuf import control_flow_pb2
-from tensorflow.python.client import pywrap_tf_session as _c_api
-from tensorflow.python.framework import c_api_util as _c_api_util
-from tensorflow.python.framework import errors as _tf_errors
-from tensorflow.python.framework import function as _function
-from tensorflow.python.framework import importer as _importer
-from tensorflow.python.framework import ops as _ops
 
-from hubcore import _core
+from hubcore import _core, _tf_internal
 from hubcore.errors import ExecutionError, InvalidArgumentError
 from hubcore.module_spec import ModuleSpec, format_tags, load_module_spec, normalize_tags
 
@@ -50,51 +43,11 @@ def _import_serialized(
     input_map: Iterable[tuple[str, tf.Tensor]] = (),
     colocated_nodes: Iterable[str] = (),
 ) -> None:
-    """Imports a serialized GraphDef whose names are final (no prefix, no uniquification).
-
-    ``input_map`` pairs are (key, tensor); a key ``^op`` remaps control inputs to tensor.op.
-    ``colocated_nodes`` names the imported nodes with a ``_class`` attribute. Unlike
-    ``tf.compat.v1.import_graph_def`` this skips the per-node Python default-attribute pass (the
-    C++ importer adds defaults itself), the proto re-serialization and, unless a ``tf.device``
-    or control-flow context is active, the per-op device/context bookkeeping.
-    """
-    scoped_options = _c_api_util.ScopedTFImportGraphDefOptions()
-    options = scoped_options.options
-    _c_api.TF_ImportGraphDefOptionsSetPrefix(options, "")
-    _c_api.TF_ImportGraphDefOptionsSetUniquifyNames(options, False)
-    _c_api.TF_ImportGraphDefOptionsSetValidateColocationConstraints(options, False)
-    for key, tensor in input_map:
-        if key.startswith("^"):
-            _c_api.TF_ImportGraphDefOptionsRemapControlDependency(
-                options,
-                key[1:],
-                tensor._as_tf_output().oper,  # pylint: disable=protected-access
-            )
-        else:
-            name, _, index = key.rpartition(":")
-            _c_api.TF_ImportGraphDefOptionsAddInputMapping(
-                options,
-                name,
-                int(index),
-                tensor._as_tf_output(),  # pylint: disable=protected-access
-            )
-    gc_enabled = gc.isenabled()
-    gc.disable()  # Thousands of new Operation objects: no full collections halfway.
+    """Imports a rewritten GraphDef (final names) into ``graph``; see _tf_internal."""
     try:
-        with graph._mutation_lock():  # pylint: disable=protected-access
-            buffer = _c_api.TF_NewBufferFromString(graph_def)
-            try:
-                with graph._c_graph.get() as c_graph:  # pylint: disable=protected-access
-                    results = _c_api.TF_GraphImportGraphDefWithResults(c_graph, buffer, options)
-                _c_api_util.ScopedTFImportGraphDefResults(results)
-            except _tf_errors.OpError as e:
-                raise ExecutionError(f"Importing the module graph failed: {e.message}") from None
-            finally:
-                _c_api.TF_DeleteBuffer(buffer)
-            _process_new_ops(graph, colocated_nodes)
-    finally:
-        if gc_enabled:
-            gc.enable()
+        _tf_internal.import_graph_def(graph, graph_def, input_map, colocated_nodes)
+    except tf.errors.OpError as e:
+        raise ExecutionError(f"Importing the module graph failed: {e.message}") from None
 
 
 def _register_functions(graph: tf.Graph, function_library: bytes) -> None:
@@ -103,49 +56,9 @@ def _register_functions(graph: tf.Graph, function_library: bytes) -> None:
     The C++ import already added them to the TF graph; without the Python side, gradients through
     v2 control flow (If/While ops, whose branches are functions) cannot find their graphs.
     """
-    if not function_library:
-        return
-    library = function_pb2.FunctionDefLibrary.FromString(function_library)
-    names = [f.signature.name for f in library.function]
-    if all(graph._is_function(name) for name in names):  # pylint: disable=protected-access
-        return  # Every call of a signature brings the same library: register it once.
-    for function in _function.from_library(library):
-        if not graph._is_function(function.name):  # pylint: disable=protected-access
-            function.add_to_graph(graph)
-
-
-def _process_new_ops(graph: tf.Graph, colocated_nodes: Iterable[str]) -> None:
-    """What ``importer._ProcessNewOps`` does, skipping the no-op work when nothing is active."""
-    # pylint: disable=protected-access
-    new_ops = [
-        graph._create_op_from_tf_operation(c_op, compute_device=False)
-        for c_op in graph.new_operations()
-    ]
-    if graph._control_dependencies_stack or graph._get_control_flow_context() is not None:
-        for op in new_ops:
-            inputs = op.inputs
-            op._add_control_inputs(graph._control_dependencies_for_inputs(inputs))
-            op._control_flow_post_processing(inputs)
-    colocated = [graph._get_operation_by_name(name) for name in colocated_nodes]
-    if any(graph._device_function_stack.peek_objs()):  # Inside tf.device(): apply it.
-        for op in new_ops:
-            original = op.device
-            op._set_device("")
-            with _importer._MaybeDevice(original):
-                graph._apply_device_functions(op)
-    # An op colocated with another op that has a device moves there (as TF's importer does).
-    for op in colocated:
-        for target in _importer._GetColocationNames(op):
-            if target == op.name:
-                continue
-            try:
-                other = graph._get_operation_by_name(target)
-            except KeyError:
-                continue
-            if other.device:
-                op._set_device(other.device)
-                break
-    # pylint: enable=protected-access
+    if function_library:
+        library = function_pb2.FunctionDefLibrary.FromString(function_library)
+        _tf_internal.register_functions(graph, library)
 
 
 def _type_name(value: Any) -> str:
@@ -229,10 +142,6 @@ def _components(value: Any) -> list[tf.Tensor]:
     return [value]
 
 
-def _variable_from_def(variable_def: variable_pb2.VariableDef) -> tf.Variable:
-    return _ops.get_from_proto_function("variables")(variable_def)
-
-
 class Module:
     """Part of a TensorFlow graph loaded from a TF1 Hub module; see ``hub.Module``.
 
@@ -305,7 +214,7 @@ class Module:
                 variable_def = variable_pb2.VariableDef.FromString(data)
                 variable = variables.get(variable_def.variable_name)
                 if variable is None:
-                    variable = _variable_from_def(variable_def)
+                    variable = _tf_internal.variable_from_def(variable_def)
                     variables[variable_def.variable_name] = variable
                 graph.add_to_collection(key, variable)
         self._import_contexts(bytes_lists, self._scope)
@@ -328,8 +237,8 @@ class Module:
         ):
             for data in bytes_lists.get(key, ()):
                 try:
-                    context = _ops.get_from_proto_function(key)(
-                        proto_type.FromString(data), import_scope=scope
+                    context = _tf_internal.context_from_proto(
+                        key, proto_type.FromString(data), import_scope=scope
                     )
                 except (KeyError, ValueError):
                     continue
@@ -382,7 +291,7 @@ class Module:
             values[key] = _convert_input(key, dict_inputs[key], input_infos[key])
             components[key] = _components(values[key])
 
-        context = graph._get_control_flow_context()  # pylint: disable=protected-access
+        context = _tf_internal.control_flow_context(graph)
         colocation: dict[str, list[str]] = {}
         for key, comps in components.items():
             for name, tensor in zip(input_infos[key].tensor_names, comps, strict=True):
@@ -489,7 +398,7 @@ class Module:
             graph = self._graph
             finalized = graph.finalized
             if finalized:
-                graph._unsafe_unfinalize()  # pylint: disable=protected-access
+                _tf_internal.unsafe_unfinalize(graph)
             try:
                 with graph.as_default(), tf.control_dependencies(None):
                     with tf.compat.v1.name_scope(self._scope + "/"):

@@ -93,8 +93,9 @@ class ParsedTensorInfo:
 def _decode_type_spec(serialized: bytes) -> Any:
     """Decodes a TypeSpecProto of a composite other than Ragged (TF's own decoder)."""
     from tensorflow.core.protobuf import struct_pb2
-    from tensorflow.python.saved_model import nested_structure_coder
+
+    from hubcore import _tf_internal
 
     value = struct_pb2.StructuredValue()
     value.type_spec_value.ParseFromString(serialized)
-    return nested_structure_coder.decode_proto(value)
+    return _tf_internal.decode_type_spec(value)
