@@ -34,8 +34,23 @@ from typing import Any
 
 import numpy as np
 
+from hubcore._convert import RaggedValue, SignatureSpec, SparseValue, to_array
+from hubcore.batching import BatchAssembler
 from hubcore.errors import InvalidArgumentError
-from hubcore.runner import BatchAssembler, RaggedValue, SignatureSpec, SparseValue, to_array
+
+__all__ = [
+    "ArrayInput",
+    "AtomicFile",
+    "JsonLinesWriter",
+    "NativeFeeds",
+    "NpzWriter",
+    "RowInput",
+    "count_lines",
+    "input_format",
+    "open_input",
+    "open_output",
+    "output_format",
+]
 
 NativeFeeds = dict[str, list[np.ndarray]]
 

@@ -44,9 +44,11 @@ except ImportError as e:  # pragma: no cover - exercised only without apache-bea
         "hubcore.beam needs Apache Beam: pip install 'hubcore[beam]' (apache-beam>=2.50)"
     ) from e
 
+from hubcore._convert import RaggedValue, SignatureSpec, SparseValue, default_output_key
+from hubcore.batching import BatchAssembler
 from hubcore.errors import Error, InvalidArgumentError
 from hubcore.module_spec import normalize_tags
-from hubcore.runner import BatchAssembler, RaggedValue, Runner, SignatureSpec, SparseValue
+from hubcore.runner import Runner
 
 __all__ = ["RunModule", "UnsplittableOutputError", "split_rows"]
 
@@ -190,7 +192,7 @@ class _RunBatchDoFn(beam.DoFn):
         elif self._as_dict:
             self._keys = list(self._sig.outputs)
         else:
-            self._keys = [runner._single_output(self._sig)]
+            self._keys = [default_output_key(self._sig)]
 
     def teardown(self) -> None:
         self._runner = None  # a shared Runner lives on while other DoFn instances hold it
