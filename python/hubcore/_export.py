@@ -21,6 +21,8 @@ from typing import Any
 
 from hubcore import _core
 
+__all__ = ["SaveVariables", "export_module", "export_with_values"]
+
 SaveVariables = Callable[[str], Any]
 
 
@@ -63,41 +65,6 @@ def export_module(
     except BaseException:
         _core.remove_export_dir(temp_dir)
         raise
-
-
-def export_spec(
-    spec: Any,
-    path: str | os.PathLike[str],
-    _sentinel: Any = None,
-    checkpoint_path: str | None = None,
-    name_transform_fn: Callable[[str], str] | None = None,
-) -> None:
-    """``ModuleSpec.export``: writes ``spec`` with variable values read from ``checkpoint_path``.
-
-    The module is instantiated (empty tag set) in a fresh graph, its variables are initialized
-    from the checkpoint (``name_transform_fn`` maps module variable names to checkpoint names),
-    and the instance is exported.
-    """
-    if _sentinel is not None:
-        raise ValueError("ModuleSpec.export: pass checkpoint_path and name_transform_fn by name")
-    if not checkpoint_path:
-        raise ValueError("Missing mandatory `checkpoint_path` parameter")
-    import tensorflow as tf
-
-    from hubcore.module import Module
-
-    with tf.Graph().as_default():
-        module = Module(spec)
-        assignment = {
-            (name_transform_fn(key) if name_transform_fn else key): value
-            for key, value in module.variable_map.items()
-        }
-        if assignment:
-            tf.compat.v1.train.init_from_checkpoint(checkpoint_path, assignment)
-        init = tf.compat.v1.global_variables_initializer()
-        with tf.compat.v1.Session() as session:
-            session.run(init)
-            module.export(os.fspath(path), session)
 
 
 def export_with_values(

@@ -22,7 +22,7 @@ from hubcore import _core, _tf_internal
 from hubcore.errors import ExecutionError, InvalidArgumentError
 from hubcore.module_spec import ModuleSpec, format_tags, load_module_spec, normalize_tags
 
-__all__ = ["Module", "eval_function_for_module"]
+__all__ = ["Module", "eval_function_for_module", "export_spec"]
 
 _REWRITERS: weakref.WeakKeyDictionary[ModuleSpec, _core.GraphRewriter] = weakref.WeakKeyDictionary()
 _VARIABLE_COLLECTIONS = ("variables", "trainable_variables", "model_variables")
@@ -439,6 +439,37 @@ class Module:
             f"<hubcore.Module scope={self._scope!r} tags={format_tags(self._tags)} "
             f"trainable={self._trainable}>"
         )
+
+
+def export_spec(
+    spec: ModuleSpec,
+    path: str | os.PathLike[str],
+    _sentinel: Any = None,
+    checkpoint_path: str | None = None,
+    name_transform_fn: Callable[[str], str] | None = None,
+) -> None:
+    """``ModuleSpec.export``: writes ``spec`` with variable values read from ``checkpoint_path``.
+
+    The module is instantiated (empty tag set) in a fresh graph, its variables are initialized
+    from the checkpoint (``name_transform_fn`` maps module variable names to checkpoint names),
+    and the instance is exported.
+    """
+    if _sentinel is not None:
+        raise ValueError("ModuleSpec.export: pass checkpoint_path and name_transform_fn by name")
+    if not checkpoint_path:
+        raise ValueError("Missing mandatory `checkpoint_path` parameter")
+    with tf.Graph().as_default():
+        module = Module(spec)
+        assignment = {
+            (name_transform_fn(key) if name_transform_fn else key): value
+            for key, value in module.variable_map.items()
+        }
+        if assignment:
+            tf.compat.v1.train.init_from_checkpoint(checkpoint_path, assignment)
+        init = tf.compat.v1.global_variables_initializer()
+        with tf.compat.v1.Session() as session:
+            session.run(init)
+            module.export(os.fspath(path), session)
 
 
 def _placeholder_for(name: str, info: Any) -> Any:

@@ -15,6 +15,8 @@ from hubcore.errors import (
     VariantNotFoundError,
 )
 
+__all__ = ["ModuleSpec", "Tags", "format_tags", "load_module_spec", "normalize_tags"]
+
 Tags = frozenset[str]
 
 
@@ -93,9 +95,9 @@ class ModuleSpec:
         name_transform_fn: Any = None,
     ) -> None:
         """Writes this spec to ``path`` with variable values from ``checkpoint_path``."""
-        from hubcore import _export
+        from hubcore.module import export_spec  # Module imports this module.
 
-        _export.export_spec(self, path, _sentinel, checkpoint_path, name_transform_fn)
+        export_spec(self, path, _sentinel, checkpoint_path, name_transform_fn)
 
     # ---- hubcore additions --------------------------------------------------------------------
 
