@@ -33,6 +33,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
+sys.path.insert(0, str(ROOT / "tests"))  # plain_tf: the plain-TensorFlow reference
 WORDS = "the cat sat on a mat hello world quick brown fox jumps over lazy dog zebra".split()
 
 
@@ -67,7 +68,7 @@ def plain_tf_fn(name: str, key: str, x: np.ndarray) -> tuple[Callable[[], Any], 
     """A Session.run loop body on the module's default signature, and how it was loaded."""
     import tensorflow as tf
 
-    from hubcore.serving_export import ImportedVariant
+    from plain_tf import ImportedVariant
 
     graph = tf.Graph()
     sess = tf.compat.v1.Session(graph=graph)

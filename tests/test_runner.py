@@ -62,7 +62,7 @@ def plain_tf():
     """Runs a module signature with plain TensorFlow (import_meta_graph + Saver restore)."""
     import tensorflow as tf
 
-    from hubcore.serving_export import ImportedVariant
+    from plain_tf import ImportedVariant
 
     cache: dict[str, tuple] = {}
 

@@ -6,8 +6,8 @@ SavedModel with the ``serve`` tag, every module signature (method ``tensorflow/s
 plus ``serving_default``, the assets, and a main op that initializes the tables. The result loads
 with ``tf.saved_model.load`` and ``saved_model_cli run``.
 
-This module needs TensorFlow's Python API (imported lazily); ``import_variant`` is also the plain
-TensorFlow reference the tests and benchmarks compare the Runner against.
+This module needs TensorFlow's Python API (imported lazily). The plain-TensorFlow import of a
+variant is also what the tests and benchmarks compare the Runner against (``tests/plain_tf.py``).
 """
 
 from __future__ import annotations
@@ -21,16 +21,17 @@ from typing import Any
 from hubcore.errors import AlreadyExistsError, InvalidArgumentError, SignatureNotFoundError
 from hubcore.module_spec import format_tags, load_module_spec, normalize_tags
 
+__all__ = ["PREDICT_METHOD", "SERVE_TAG", "SERVING_DEFAULT", "export_serving"]
+
 SERVE_TAG = "serve"
 SERVING_DEFAULT = "serving_default"
 PREDICT_METHOD = "tensorflow/serving/predict"
 
 
-class ImportedVariant:
+class _ImportedVariant:
     """A module variant imported into its own ``tf.Graph`` with plain TensorFlow (no hubcore).
 
-    ``restore(sess)`` loads the checkpoint and initializes the tables; ``feeds_and_fetches``
-    maps signature values to the graph's tensors.
+    ``restore(sess)`` loads the checkpoint and initializes the tables.
     """
 
     def __init__(self, path: str | os.PathLike[str], tags: Iterable[str] | None = None) -> None:
@@ -67,21 +68,6 @@ class ImportedVariant:
             )
         return self.signatures[name]
 
-    def tensor(self, info: Any) -> Any:
-        """The graph tensor(s) of a TensorInfo: a tensor, or a tuple of component tensors."""
-        g = self.graph
-        encoding = info.WhichOneof("encoding")
-        if encoding == "name":
-            return g.get_tensor_by_name(info.name)
-        if encoding == "coo_sparse":
-            c = info.coo_sparse
-            return (
-                g.get_tensor_by_name(c.values_tensor_name),
-                g.get_tensor_by_name(c.indices_tensor_name),
-                g.get_tensor_by_name(c.dense_shape_tensor_name),
-            )
-        return tuple(g.get_tensor_by_name(c.name) for c in info.composite_tensor.components)
-
 
 def export_serving(
     module_path: str | os.PathLike[str],
@@ -97,7 +83,7 @@ def export_serving(
     out_dir = os.path.abspath(os.fspath(out_dir))
     if os.path.exists(out_dir):
         raise AlreadyExistsError(f"Export target {out_dir} already exists")
-    variant = ImportedVariant(module_path, tags)
+    variant = _ImportedVariant(module_path, tags)
     variant.signature(signature)
     signature_defs = {}
     for name, sig in variant.signatures.items():

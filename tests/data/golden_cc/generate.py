@@ -14,12 +14,14 @@ File format, one block per tensor component:
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent
+sys.path.insert(0, str(DATA.parent))  # tests/plain_tf.py
 
 
 def fmt_values(arr: np.ndarray) -> str:
@@ -72,7 +74,7 @@ def from_npz(name: str) -> None:
 def from_plain_tf(name: str, sig: str, inputs: dict) -> None:
     import tensorflow as tf
 
-    from hubcore.serving_export import ImportedVariant
+    from plain_tf import ImportedVariant
 
     variant = ImportedVariant(DATA / name)
     signature = variant.signature(sig)
