@@ -62,6 +62,15 @@ from hubcore.errors import (
     UnsafeArchiveError,
 )
 
+__all__ = [
+    "ARCHIVE_SUFFIXES",
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_MEMBERS",
+    "cache_root",
+    "is_archive",
+    "resolve_module_path",
+]
+
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 DEFAULT_MAX_BYTES = 64 << 30
 DEFAULT_MAX_MEMBERS = 1_000_000

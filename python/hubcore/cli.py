@@ -19,6 +19,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from hubcore.commands import muted_native_stderr
 from hubcore.errors import Error
 
+__all__ = ["COMMANDS", "build_parser", "main"]
+
 # Subcommand modules, in the order `hubcore --help` lists them.
 COMMANDS = ["show", "example", "run", "export_serving"]
 

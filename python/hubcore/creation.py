@@ -17,6 +17,14 @@ from typing import Any
 from hubcore import _core
 from hubcore.module_spec import ModuleSpec
 
+__all__ = [
+    "TagsAndArgs",
+    "add_signature",
+    "attach_message",
+    "create_module_spec",
+    "create_module_spec_from_saved_model",
+]
+
 _log = logging.getLogger("hubcore")
 
 # Tuple keys: export_meta_graph never serializes them, so they live only while tracing.

@@ -10,6 +10,23 @@ This module is pure Python and must not import ``hubcore._core``: the native tra
 
 from __future__ import annotations
 
+__all__ = [
+    "AlreadyExistsError",
+    "CorruptModuleError",
+    "Error",
+    "ExecutionError",
+    "FailedPreconditionError",
+    "InvalidArgumentError",
+    "InvalidModuleError",
+    "ModulePathNotFoundError",
+    "NotAModuleError",
+    "SignatureNotFoundError",
+    "UnsafeArchiveError",
+    "UnsupportedFormatError",
+    "VariantNotFoundError",
+    "error_for_status_code",
+]
+
 
 class Error(Exception):
     """Base class of all hubcore errors."""

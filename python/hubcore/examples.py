@@ -19,6 +19,15 @@ from collections.abc import Callable
 
 import numpy as np
 
+__all__ = [
+    "EMBEDDING_DIM",
+    "EXAMPLES",
+    "IMAGE_FEATURES",
+    "IMAGE_SIZE",
+    "VOCABULARY",
+    "write_example",
+]
+
 EMBEDDING_DIM = 16
 IMAGE_SIZE = 32
 IMAGE_FEATURES = 8

@@ -8,6 +8,8 @@ import tensorflow as tf
 
 from hubcore import _core
 
+__all__ = ["ParsedTensorInfo"]
+
 
 def _shape(native_shape: _core.TensorShape) -> tf.TensorShape:
     if native_shape.unknown_rank:

@@ -7,6 +7,8 @@ import os
 import sys
 from collections.abc import Iterator
 
+__all__ = ["muted_native_stderr"]
+
 
 @contextlib.contextmanager
 def muted_native_stderr() -> Iterator[None]:

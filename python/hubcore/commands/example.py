@@ -10,6 +10,8 @@ import argparse
 
 from hubcore.examples import EXAMPLES
 
+__all__ = ["add_parser", "run"]
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     lines = [f"  {name}: {desc}" for name, (_, desc) in sorted(EXAMPLES.items())]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+__all__ = ["add_parser", "run"]
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(

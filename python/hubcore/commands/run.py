@@ -13,6 +13,8 @@ import argparse
 import sys
 import time
 
+__all__ = ["add_parser", "run"]
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(

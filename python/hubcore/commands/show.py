@@ -15,6 +15,8 @@ from typing import Any
 from hubcore import _core
 from hubcore.archive import resolve_module_path
 
+__all__ = ["add_parser", "describe", "render_text", "run"]
+
 
 def _shape(shape: _core.TensorShape) -> list[int | None] | None:
     if shape.unknown_rank:
