@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from hubcore import _core
+from hubcore.errors import InvalidArgumentError
 from hubcore.module_spec import ModuleSpec
 
 __all__ = [
@@ -83,16 +84,27 @@ def _warn_multi_output_inputs(name: str, inputs: Mapping[str, Any]) -> None:
                 )
 
 
-def _check_tensor_values(what: str, values: Mapping[str, Any]) -> None:
+def _check_signature_types(
+    name: str, inputs: Mapping[str, Any], outputs: Mapping[str, Any]
+) -> None:
+    """Only dense, sparse and ragged tensors can be signature inputs and outputs.
+
+    The message keeps tensorflow_hub's wording ("should have one of the types"), which programs
+    match on.
+    """
     tf = _tf()
-    bad = {
-        key: type(value).__name__
-        for key, value in values.items()
-        if not isinstance(value, (tf.Tensor, tf.SparseTensor, tf.RaggedTensor))
-    }
+    supported = (tf.Tensor, tf.SparseTensor, tf.RaggedTensor)
+    bad = [
+        f"  * {what} '{key}' has type {type(value).__name__}"
+        for what, values in (("input", inputs), ("output", outputs))
+        for key, value in sorted(values.items())
+        if not isinstance(value, supported)
+    ]
     if bad:
-        raise ValueError(
-            f"Signature {what} must be tf.Tensor, tf.SparseTensor or tf.RaggedTensor. Got {bad}"
+        raise InvalidArgumentError(
+            "The inputs and outputs declared in hub.add_signature() for signature "
+            f"'{name}' should have one of the types that are supported by this version of "
+            "hubcore: Tensor, SparseTensor, RaggedTensor.\n" + "\n".join(bad)
         )
 
 
@@ -112,8 +124,7 @@ def add_signature(name: str | None = None, inputs: Any = None, outputs: Any = No
         outputs = {"default": outputs}
     _warn_multi_output_inputs(name, inputs)
     _check_input_colocation(name, inputs)
-    _check_tensor_values("inputs", inputs)
-    _check_tensor_values("outputs", outputs)
+    _check_signature_types(name, inputs, outputs)
     build = tf.compat.v1.saved_model.build_tensor_info
     logger = tf.get_logger()
     level = logger.level

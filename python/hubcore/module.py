@@ -81,6 +81,20 @@ def _spec_type_name(spec: Any) -> str:
     return type(spec).__name__
 
 
+def _check_supported_types(
+    signature: str, input_infos: Mapping[str, Any], output_infos: Mapping[str, Any]
+) -> None:
+    """Raises for a recorded input or output type that this version cannot build."""
+    for what, infos in (("input", input_infos), ("output", output_infos)):
+        for key, info in sorted(infos.items()):
+            if not info.is_supported_type:
+                value_type = getattr(info.type_spec, "value_type", type(info.type_spec))
+                raise InvalidArgumentError(
+                    f"Signature '{signature}' expects a {value_type.__name__} for {what} "
+                    f"'{key}', which is not supported by this version of hubcore."
+                )
+
+
 def _prepare_dict_inputs(inputs: Any, input_names: Iterable[str]) -> dict[str, Any]:
     """Turns ``inputs`` (None, a dict or a single value) into a dict keyed by input name."""
     names = set(input_names)
@@ -274,13 +288,7 @@ class Module:
         self._spec.signature(signature, self._tags)  # SignatureNotFoundError if unknown.
         input_infos = self._spec.get_input_info_dict(signature, self._tags)
         output_infos = self._spec.get_output_info_dict(signature, self._tags)
-        unsupported = sorted(
-            k for k, info in {**input_infos, **output_infos}.items() if not info.is_supported_type
-        )
-        if unsupported:
-            raise InvalidArgumentError(
-                f"Signature '{signature}' uses unsupported composite types for {unsupported}"
-            )
+        _check_supported_types(signature, input_infos, output_infos)
         if not as_dict and "default" not in output_infos:
             raise TypeError("There is no output named 'default'. Use as_dict=True.")
 

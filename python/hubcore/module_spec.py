@@ -49,8 +49,13 @@ class ModuleSpec:
     # ---- the tensorflow_hub API -------------------------------------------------------------
 
     def get_tags(self) -> list[Tags]:
-        """The tag sets of the graph variants (the default variant is the empty set)."""
-        return sorted(self._variants, key=lambda t: (len(t), sorted(t)))
+        """The tag sets of the graph variants (the default variant is the empty set).
+
+        As tensorflow_hub returned them: the file's order (``tags_and_args`` order for a spec
+        from ``create_module_spec``) put through ``sorted``, which for sets orders only a subset
+        before its supersets and otherwise keeps the file's order.
+        """
+        return sorted(frozenset(v.tags) for v in self._native.variants)
 
     def get_signature_names(self, tags: Iterable[str] | None = None) -> list[str]:
         return [s.name for s in self.variant(tags).signatures]
