@@ -44,6 +44,7 @@ void RunWithoutGil(Work&& work) {
 
 void RegisterSpecBindings(pybind11::module_& m);
 void RegisterRewriteBindings(pybind11::module_& m);
+void RegisterFunctionFormBindings(pybind11::module_& m);
 void RegisterRuntimeBindings(pybind11::module_& m);
 
 }  // namespace hubcore::python

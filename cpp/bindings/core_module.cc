@@ -25,5 +25,6 @@ PYBIND11_MODULE(_core, m) {
 
   hubcore::python::RegisterSpecBindings(m);
   hubcore::python::RegisterRewriteBindings(m);
+  hubcore::python::RegisterFunctionFormBindings(m);
   hubcore::python::RegisterRuntimeBindings(m);
 }

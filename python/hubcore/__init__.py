@@ -43,6 +43,8 @@ _LAZY = {
     "get_expected_image_size": "hubcore.image_util",
     "get_num_image_channels": "hubcore.image_util",
     "Runner": "hubcore.runner",
+    "load": "hubcore.eager_module",
+    "EagerModule": "hubcore.eager_module",
 }
 
 __all__ = [

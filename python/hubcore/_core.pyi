@@ -5,7 +5,7 @@ Native core of hubcore (private; use the hubcore package).
 from __future__ import annotations
 import collections.abc
 import typing
-__all__: list[str] = ['AssetInfo', 'CheckpointEntry', 'GraphRewriter', 'GraphVariant', 'LoadedModule', 'ModuleSpec', 'SignatureInfo', 'TensorInfo', 'TensorKind', 'TensorShape', 'VariableInfo', 'VariablePartition', 'build_export_saved_model', 'commit_export_dir', 'create_export_temp_dir', 'dtype_name', 'remove_export_dir', 'serialize_attachment', 'serialize_module_def', 'write_module_files']
+__all__: list[str] = ['AssetInfo', 'CheckpointEntry', 'FunctionFormBuilder', 'GraphRewriter', 'GraphVariant', 'LoadedModule', 'ModuleSpec', 'SignatureInfo', 'TensorInfo', 'TensorKind', 'TensorShape', 'VariableInfo', 'VariablePartition', 'build_export_saved_model', 'commit_export_dir', 'create_export_temp_dir', 'dtype_name', 'remove_export_dir', 'serialize_attachment', 'serialize_module_def', 'write_module_files']
 class TensorKind:
     """
     Members:
@@ -219,6 +219,25 @@ class GraphRewriter:
     def build_state_graph(self, tags: collections.abc.Set[str], scope: str, trainable: bool, checkpoint_prefix: str) -> dict:
         """
         Builds the state graph of an instance; returns a dict (graph_def bytes, node_lists, bytes_lists, colocated_nodes, num_nodes).
+        """
+class FunctionFormBuilder:
+    def __init__(self, spec: ModuleSpec) -> None:
+        ...
+    def build_initializer(self, tags: collections.abc.Set[str], state: str) -> dict:
+        """
+        The table initializers acting on state op `state`, as a function form.
+        """
+    def build_regularization_losses(self, tags: collections.abc.Set[str]) -> dict:
+        """
+        The regularization losses as a function form (outputs '0', '1', ...).
+        """
+    def build_signature(self, tags: collections.abc.Set[str], signature: str, run_update_ops: bool) -> dict:
+        """
+        A signature as a function form: dict(graph_def, args [dict(kind, placeholder, dtype, input_key, component, state, asset_path)], outputs {key: [tensor]}, targets, num_nodes).
+        """
+    def list_state(self, tags: collections.abc.Set[str]) -> list:
+        """
+        The variant's state ops in graph order: [(node, is_variable, node_def bytes)].
         """
 class LoadedModule:
     @staticmethod

@@ -28,6 +28,7 @@ import tensorflow as tf
 __all__ = [
     "PRIVATE_SYMBOLS",
     "PrivateSymbol",
+    "capture_handle",
     "context_from_proto",
     "control_flow_context",
     "decode_type_spec",
@@ -380,3 +381,31 @@ def unsafe_unfinalize(graph: tf.Graph) -> None:
 def decode_type_spec(structured_value: Any) -> Any:
     """Decodes a StructuredValue holding a TypeSpecProto (TensorFlow's own decoder)."""
     return _DECODE_PROTO(structured_value)
+
+
+# ---- wrapping function forms into TF2 functions (hubcore.load, export-tf2) -----------------------
+
+_VARIABLE_ACCESSED = private(
+    "tensorflow.python.ops.resource_variable_ops.variable_accessed",
+    "(variable)",
+    "A function form reads variables through handles captured into the tf.function; TF's own "
+    "variable reads call this so that the FuncGraph and GradientTape watch the variable. "
+    "Without it, a tape would give no gradient for a module variable.",
+)
+_FUNC_GRAPH_CAPTURE = private(
+    "tensorflow.python.framework.func_graph.FuncGraph.capture",
+    "(self, tensor, name=None, shape=None)",
+    "import_graph_def's input_map takes graph tensors only; an eager handle (variable, table, "
+    "asset path) must first become a captured input of the function being traced, which is "
+    "what TF does implicitly for op inputs.",
+)
+
+
+def capture_handle(variable_or_tensor: Any) -> tf.Tensor:
+    """The graph tensor for an eager resource handle (or asset path) in the tf.function being
+    traced; for a variable, also records the access as a TF read would."""
+    graph = tf.compat.v1.get_default_graph()
+    if isinstance(variable_or_tensor, tf.Variable):
+        _VARIABLE_ACCESSED(variable_or_tensor)
+        variable_or_tensor = variable_or_tensor.handle
+    return _FUNC_GRAPH_CAPTURE(graph, variable_or_tensor)
