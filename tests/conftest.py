@@ -27,6 +27,15 @@ if _build:
     _spec.loader.exec_module(_mod)
 
 
+def cli_command() -> list[str]:
+    """The argv prefix that runs the ``hubcore`` CLI in a subprocess (``python -m hubcore``, or
+    the in-tree build when HUBCORE_BUILD_DIR is set)."""
+    if _build:
+        os.environ["HUBCORE_BUILD_DIR"] = os.path.abspath(_build)
+        return [sys.executable, str(ROOT / "tests" / "cli_entry.py")]
+    return [sys.executable, "-m", "hubcore"]
+
+
 def vocab_table(vocab_path, default_value: int = -1, name: str | None = None):
     """A string -> line-number StaticHashTable read from a vocabulary file (an asset)."""
     import tensorflow as tf

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import hubcore
-from hubcore.cli import main
+from hubcore.cli import build_parser, finish_parsing, main
+from hubcore.errors import InvalidArgumentError
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -206,3 +207,124 @@ def test_bad_array_files(capsys, tmp_path):
         capsys, DATA / "tiny", "-i", tmp_path / "missing.npy", "-o", tmp_path / "o.npz"
     )
     assert rc == 1 and "does not exist" in err
+
+
+def _huge_npy(path: Path) -> None:
+    with open(path, "wb") as f:  # a header that declares 14 TiB of float32, and no data
+        np.lib.format.write_array_header_1_0(
+            f, {"descr": "<f4", "fortran_order": False, "shape": (14 * 2**40 // 4,)}
+        )
+
+
+def _truncated_npz(path: Path) -> None:
+    np.savez(path, x=np.zeros((1000, 4), np.float32))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+BAD_FILES = {
+    "garbage.npz": (lambda p: p.write_bytes(b"PK\x03\x04" + b"\x17" * 200), "cannot read as npz"),
+    "truncated.npz": (_truncated_npz, "truncated.npz"),
+    "huge.npy": (_huge_npy, "15,393,162,788,864 bytes"),
+    "latin1.jsonl": (
+        lambda p: p.write_bytes(b'{"x": [1, 2, 3, 4]}\n{"x": "caf\xe9"}\n'),
+        "latin1.jsonl:2: not UTF-8",
+    ),
+    "latin1.txt": (lambda p: p.write_bytes(b"hello\nworld\n\xff\xfe\n"), "latin1.txt:3: not UTF-8"),
+    "pickle.npy": (
+        lambda p: np.save(p, np.array([{"a": 1}], dtype=object), allow_pickle=True),
+        "Python objects",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+def test_damaged_input_files_fail_before_the_module_loads(tmp_path, name):
+    make, message = BAD_FILES[name]
+    make(tmp_path / name)
+    # The module path does not exist: the input's error must come first, as InvalidArgumentError.
+    args = build_parser().parse_args(
+        [
+            "run",
+            str(tmp_path / "nowhere"),
+            "-i",
+            str(tmp_path / name),
+            "-o",
+            str(tmp_path / "o.npz"),
+        ]
+    )
+    finish_parsing(args)
+    with pytest.raises(InvalidArgumentError) as e:
+        args.handler(args)
+    assert type(e.value) is InvalidArgumentError
+    assert str(tmp_path / name) in str(e.value) and message in str(e.value), str(e.value)
+    assert "\n" not in str(e.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+def test_deeply_nested_json_is_one_line_error(capsys, tmp_path):
+    src = tmp_path / "deep.jsonl"
+    src.write_text('{"x": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    rc, err = run_cli(capsys, DATA / "tiny", "-i", src, "-o", tmp_path / "o.npz")
+    assert rc == 1 and err.strip() == f"hubcore run: error: {src}:1: JSON nested too deeply"
+
+
+@pytest.mark.parametrize(
+    "header, message",
+    [
+        ("x[0],x[1],x[2],x[7]", "x[3] is missing"),
+        ("x[1],x[2],x[3],x[4]", "x[0] is missing"),
+        ("x[0],x[1],x[1],x[2]", "column 'x[1]' appears twice"),
+        ("x[0],x[1],x[2]", "takes 4 values per row"),
+    ],
+)
+def test_csv_numbered_columns_must_be_complete(tmp_path, header, message):
+    src = tmp_path / "x.csv"
+    width = header.count(",") + 1
+    src.write_text(header + "\n" + ",".join(["1"] * width) + "\n")
+    args = build_parser().parse_args(
+        ["run", str(DATA / "tiny"), "-i", str(src), "-o", str(tmp_path / "o.npz")]
+    )
+    with pytest.raises(InvalidArgumentError) as e:
+        args.handler(args)
+    assert type(e.value) is InvalidArgumentError
+    assert f"{src}:1:" in str(e.value) and message in str(e.value), str(e.value)
+
+
+def test_zero_rows_write_zero_row_arrays_of_the_right_dtype_and_shape(capsys, tmp_path):
+    one = hubcore.Runner(DATA / "tiny")(np.zeros((1, 4), np.float32), as_dict=True)
+    for name, write in [
+        ("x.npz", lambda p: np.savez(p, x=np.zeros((0, 4), np.float32))),
+        ("x.jsonl", lambda p: p.write_text("")),
+        ("x.csv", lambda p: p.write_text("x[0],x[1],x[2],x[3]\n")),
+    ]:
+        write(tmp_path / name)
+        rc, err = run_cli(capsys, DATA / "tiny", "-i", tmp_path / name, "-o", tmp_path / "o.npz")
+        assert rc == 0, err
+        out = np.load(tmp_path / "o.npz")
+        assert sorted(out.files) == sorted(one)
+        for key, value in one.items():
+            assert out[key].shape == (0, *value.shape[1:]) and out[key].dtype == value.dtype
+    # Sparse string outputs of the text module, from an empty text file.
+    (tmp_path / "empty.txt").write_text("")
+    rc, err = run_cli(
+        capsys, DATA / "text_table", "-i", tmp_path / "empty.txt", "-o", tmp_path / "t.npz"
+    )
+    assert rc == 0, err
+    out = np.load(tmp_path / "t.npz")
+    assert out["default"].shape == (0, 8) and out["default"].dtype == np.float32
+    rc, err = run_cli(
+        capsys,
+        DATA / "text_table",
+        "-i",
+        tmp_path / "empty.txt",
+        "-o",
+        tmp_path / "t.npz",
+        "-s",
+        "tokens",
+    )
+    assert rc == 0, err
+    tokens = np.load(tmp_path / "t.npz")
+    assert tokens["default.indices"].shape == (0, 2)
+    assert tokens["default.values"].dtype.kind == "S" and len(tokens["default.values"]) == 0
+    assert tokens["default.dense_shape"].tolist()[0] == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -176,6 +177,17 @@ def test_killed_export_leaves_no_module(tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert not path.exists()
+    # The next export beside it removes the dead process's directory, and only that one.
+    (stale,) = [p for p in tmp_path.iterdir() if p.name.startswith("m.tmp-")]
+    assert stale.name.startswith(f"m.tmp-{socket.gethostname()}.{proc.pid}-")
+    live = tmp_path / f"m.tmp-{socket.gethostname()}.{os.getpid()}-0123456789abcdef"
+    other_host = tmp_path / f"m.tmp-elsewhere.example.{proc.pid}-0123456789abcdef"
+    live.mkdir()
+    other_host.mkdir()
+    with _export.atomic_directory(path) as temp:
+        (Path(temp) / "f").write_text("done")
+    assert (path / "f").read_text() == "done"
+    assert not stale.exists() and live.is_dir() and other_host.is_dir()
 
 
 def test_asset_names_shared_across_variants_and_clashes(tmp_path):

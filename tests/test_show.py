@@ -6,9 +6,11 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 
 import pytest
 
+import hubcore
 from hubcore import cli
 
 
@@ -71,3 +73,52 @@ def _on_path(name: str) -> bool:
     import shutil
 
     return shutil.which(name) is not None
+
+
+def test_show_prints_tensor_names_and_filters_like_saved_model_cli(data_dir, capsys):
+    assert cli.main(["show", str(data_dir / "tiny"), "--tags", "train", "-s", "encode"]) == 0
+    out = capsys.readouterr().out
+    assert "Graph variant tags={train}" in out and "Graph variant tags={}" not in out
+    assert "in  default: float32 [?, 4]  (tensor x:0)" in out
+    assert "out default: float32 [?, 3]  (tensor Relu:0)" in out
+    assert "    default:\n" not in out  # only the chosen signature
+    assert cli.main(["show", "--tags", str(data_dir / "tiny"), "--json"]) == 0  # untagged only
+    desc = json.loads(capsys.readouterr().out)
+    assert [v["tags"] for v in desc["variants"]] == [[]]
+    sparse = json.loads(_show_json(capsys, data_dir / "sparse_in"))
+    (inp,) = sparse["variants"][0]["signatures"]["default"]["inputs"].values()
+    assert len(inp["tensors"]) == 3  # indices, values, dense_shape
+    assert cli.main(["show", str(data_dir / "sparse_in")]) == 0
+    assert "(tensors " + ", ".join(inp["tensors"]) + ")" in capsys.readouterr().out
+
+
+def _show_json(capsys, path) -> str:
+    assert cli.main(["show", "--json", str(path)]) == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv, error",
+    [
+        (["--tags", "serve"], hubcore.VariantNotFoundError),
+        (["-s", "nope"], hubcore.SignatureNotFoundError),
+    ],
+)
+def test_show_unknown_filters(data_dir, argv, error):
+    args = cli.build_parser().parse_args(["show", str(data_dir / "tiny"), *argv])
+    cli.finish_parsing(args)
+    with pytest.raises(error) as e:
+        args.handler(args)
+    assert type(e.value) is error and "tiny" in str(e.value)
+
+
+def test_show_names_an_archive_by_its_own_path(data_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HUBCORE_CACHE_DIR", str(tmp_path / "cache"))
+    archive = tmp_path / "tiny.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(data_dir / "tiny", arcname="tiny")
+    assert cli.main(["show", str(archive)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"Module: {archive}\n") and str(tmp_path / "cache") not in out
+    desc = json.loads(_show_json(capsys, archive))
+    assert desc["path"] == str(archive)

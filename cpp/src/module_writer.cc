@@ -3,6 +3,9 @@
 // Writing TF1 Hub modules (see docs/format.md §1.4 and §2.5 of the format reference).
 #include "hubcore/module_writer.h"
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -124,6 +127,49 @@ std::string RandomHex() {
   return buf;
 }
 
+// "<host>.<pid>" of this process: temporary export directories carry it so that a later export
+// can tell whether their owner is still running.
+std::string OwnerTag() {
+  char host[256] = {0};
+  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  return std::string(host) + "." + std::to_string(getpid());
+}
+
+// True if `owner` ("<host>.<pid>") names a process of this host that no longer exists.
+bool OwnerIsGone(const std::string& owner) {
+  const size_t dot = owner.rfind('.');
+  if (dot == std::string::npos || dot + 1 == owner.size()) return false;
+  const std::string mine = OwnerTag();
+  if (owner.substr(0, dot) != mine.substr(0, mine.rfind('.'))) return false;  // another host
+  long pid = 0;
+  for (size_t i = dot + 1; i < owner.size(); ++i) {
+    if (owner[i] < '0' || owner[i] > '9' || pid > 1'000'000'000) return false;
+    pid = pid * 10 + (owner[i] - '0');
+  }
+  // EPERM: the process exists (run by another user); only ESRCH proves it is gone.
+  return pid > 0 && kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+}
+
+// Removes the "<target>.tmp-<host>.<pid>-<hex>" directories beside `target` whose owner process
+// is gone (killed mid-export). Directories of live processes, of other hosts and anything that is
+// not a plain directory stay.
+void RemoveStaleTempDirs(const fs::path& target) {
+  const std::string prefix = target.filename().string() + ".tmp-";
+  std::error_code ec;
+  std::vector<fs::path> stale;
+  for (fs::directory_iterator it(target.parent_path(), ec), end; !ec && it != end;
+       it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    const size_t dash = name.rfind('-');
+    if (dash == std::string::npos || dash < prefix.size()) continue;
+    if (!OwnerIsGone(name.substr(prefix.size(), dash - prefix.size()))) continue;
+    std::error_code type_ec;
+    if (it->symlink_status(type_ec).type() == fs::file_type::directory) stale.push_back(it->path());
+  }
+  for (const auto& dir : stale) fs::remove_all(dir, ec);
+}
+
 // True if `path` does not exist or is an empty directory.
 bool IsFreeTarget(const fs::path& path) {
   std::error_code ec;
@@ -209,8 +255,10 @@ Status CreateExportTempDir(const std::string& path, std::string* temp_dir) {
     return Internal("Cannot create directory " + clean.parent_path().string() + ": " +
                     ec.message());
   }
+  RemoveStaleTempDirs(clean);
+  const std::string owner = OwnerTag();
   for (int attempt = 0; attempt < 8; ++attempt) {
-    const fs::path tmp = clean.string() + ".tmp-" + RandomHex();
+    const fs::path tmp = clean.string() + ".tmp-" + owner + "-" + RandomHex().substr(0, 16);
     if (fs::create_directory(tmp, ec)) {
       *temp_dir = tmp.string();
       return Status::OK();

@@ -4,9 +4,11 @@ The on-disk format is what tensorflow_hub 0.15 wrote (format reference §1.4, §
 (``module_writer.cc``) rewrites the asset nodes, names and copies the asset files and writes
 ``saved_model.pb`` and ``tfhub_module.pb``. This module orchestrates and adds the checkpoint.
 
-Exports are atomic: everything is written into ``<path>.tmp-<hex>`` next to the target, which is
-renamed to ``path`` only when complete; on any exception the temporary directory is removed, and a
-killed process leaves at most that temporary directory behind, never a partial module at ``path``.
+Exports are atomic (:func:`atomic_directory`, shared with ``hubcore export-serving``): everything
+is written into ``<path>.tmp-<host>.<pid>-<hex>`` next to the target, which is renamed to ``path``
+only when complete; on any exception the temporary directory is removed. A killed process leaves
+at most that temporary directory behind, never a partial directory at ``path``, and the next
+export beside it removes it once its owner process is gone.
 
 Unlike tensorflow_hub (which overwrote ``saved_model.pb`` and the variables and only then failed
 with ``AlreadyExistsError`` on ``tfhub_module.pb``), hubcore refuses up front to export into an
@@ -15,13 +17,14 @@ existing path that is not an empty directory: :class:`hubcore.AlreadyExistsError
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from hubcore import _core
 
-__all__ = ["SaveVariables", "export_module", "export_with_values"]
+__all__ = ["SaveVariables", "atomic_directory", "export_module", "export_with_values"]
 
 SaveVariables = Callable[[str], Any]
 
@@ -34,6 +37,25 @@ def _has_variables(spec: Any, tags: Iterable[str] | None) -> bool:
     if tags is None:
         return any(v.variables for v in spec.native.variants)
     return bool(spec.variant(tags).variables)
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike[str]) -> Iterator[str]:
+    """Yields a new empty directory beside ``path`` to fill; it becomes ``path`` when the block
+    completes, and is removed when the block raises.
+
+    Raises AlreadyExistsError if ``path`` exists and is not an empty directory (checked before
+    the block runs, and again at the rename). Stale temporary directories of earlier exports to
+    ``path`` whose process is gone are removed first.
+    """
+    path = os.fspath(path)
+    temp_dir = _core.create_export_temp_dir(path)
+    try:
+        yield temp_dir
+        _core.commit_export_dir(temp_dir, path)
+    except BaseException:
+        _core.remove_export_dir(temp_dir)
+        raise
 
 
 def export_module(
@@ -51,9 +73,7 @@ def export_module(
 
     Raises AlreadyExistsError if ``path`` exists and is not an empty directory.
     """
-    path = os.fspath(path)
-    temp_dir = _core.create_export_temp_dir(path)
-    try:
+    with atomic_directory(path) as temp_dir:
         _core.write_module_files(spec.native, temp_dir)
         if save_variables is not None and _has_variables(spec, tags):
             save_variables(_variables_prefix(temp_dir))
@@ -61,10 +81,6 @@ def export_module(
             state_file = os.path.join(temp_dir, "variables", "checkpoint")
             if os.path.exists(state_file):
                 os.remove(state_file)
-        _core.commit_export_dir(temp_dir, path)
-    except BaseException:
-        _core.remove_export_dir(temp_dir)
-        raise
 
 
 def export_with_values(

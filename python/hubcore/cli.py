@@ -16,7 +16,7 @@ import sys
 # native libraries load. An explicit setting by the user wins.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from hubcore.commands import muted_native_stderr
+from hubcore.commands import finish_parsing, muted_native_stderr
 from hubcore.errors import Error
 
 __all__ = ["COMMANDS", "build_parser", "main"]
@@ -44,7 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hubcore", description="Inspect and run TF1 Hub modules (hub.Module format)."
     )
-    parser.add_argument("--version", action="version", version="%(prog)s 0.1.0")
+    from hubcore import __version__
+
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s {__version__}",
+        help="print hubcore's version and exit",
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"hubcore.commands.{name}").add_parser(subparsers)
@@ -58,8 +65,11 @@ def main(argv: list[str] | None = None) -> int:
         wanted.append("tensorflow")
     _load_native_quietly(wanted)
     args = build_parser().parse_args(argv)
+    finish_parsing(args)
     try:
-        return int(args.handler(args) or 0)
+        # TensorFlow logs natively while sessions start and run too (cuInit, MLIR passes).
+        with muted_native_stderr(keep_python=True):
+            return int(args.handler(args) or 0)
     except Error as e:
         print(f"hubcore {args.command}: error: {e}", file=sys.stderr)
         return 1

@@ -13,11 +13,10 @@ variant is also what the tests and benchmarks compare the Runner against (``test
 from __future__ import annotations
 
 import os
-import shutil
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from hubcore._export import atomic_directory
 from hubcore.errors import AlreadyExistsError, InvalidArgumentError, SignatureNotFoundError
 from hubcore.module_spec import format_tags, load_module_spec, normalize_tags
 
@@ -81,7 +80,7 @@ def export_serving(
     from tensorflow.core.protobuf import meta_graph_pb2
 
     out_dir = os.path.abspath(os.fspath(out_dir))
-    if os.path.exists(out_dir):
+    if os.path.exists(out_dir) and not (os.path.isdir(out_dir) and not os.listdir(out_dir)):
         raise AlreadyExistsError(f"Export target {out_dir} already exists")
     variant = _ImportedVariant(module_path, tags)
     variant.signature(signature)
@@ -98,10 +97,7 @@ def export_serving(
         )
     signature_defs[SERVING_DEFAULT] = signature_defs[signature]
 
-    parent = os.path.dirname(out_dir)
-    os.makedirs(parent, exist_ok=True)
-    tmp = os.path.join(parent, f".{os.path.basename(out_dir)}.tmp-{uuid.uuid4().hex}")
-    try:
+    with atomic_directory(out_dir) as tmp:
         with variant.graph.as_default():
             assets = variant.graph.get_collection(tf.compat.v1.GraphKeys.ASSET_FILEPATHS)
             with tf.compat.v1.Session(graph=variant.graph) as sess:
@@ -117,8 +113,4 @@ def export_serving(
                     saver=variant.saver,
                 )
                 builder.save()
-        os.rename(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir

@@ -50,7 +50,9 @@ HUBCORE_API Status BuildExportSavedModel(const ModuleSpec& spec, std::string* sa
 HUBCORE_API Status WriteModuleFiles(const ModuleSpec& spec, const std::string& dir);
 
 // Checks that `path` can receive an export (absent, or an empty directory; else kAlreadyExists),
-// creates its parent directories and a new empty directory `<path>.tmp-<random hex>` next to it.
+// creates its parent directories and a new empty directory `<path>.tmp-<host>.<pid>-<random hex>`
+// next to it. Such directories left beside `path` by processes of this host that are gone (killed
+// mid-export) are removed first.
 HUBCORE_API Status CreateExportTempDir(const std::string& path, std::string* temp_dir);
 
 // Renames `temp_dir` to `path` (replacing an empty directory there). kAlreadyExists if `path` has

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from hubcore.commands import add_tags_option
+
 __all__ = ["add_parser", "run"]
 
 
@@ -19,18 +21,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "export-serving",
         help="write a module as a SavedModel (tag 'serve', 'serving_default') for serving",
         description=__doc__.split("\n\n", 1)[1],
-    )
-    p.add_argument("module", help="path of a TF1 Hub module directory")
-    p.add_argument("out", help="directory to create (must not exist)")
-    p.add_argument(
-        "--tags",
-        nargs="*",
-        default=[],
-        metavar="TAG",
-        help="tags of the graph variant to export (default: the untagged variant)",
+        usage="%(prog)s [options] MODULE OUT",
     )
     p.add_argument(
-        "--signature", default="default", help="module signature to serve as serving_default"
+        "module", nargs="?", metavar="MODULE", help="TF1 Hub module directory or .tar(.gz) archive"
+    )
+    p.add_argument("out", nargs="?", metavar="OUT", help="directory to create (must not exist)")
+    add_tags_option(p, ["module", "out"])
+    p.add_argument(
+        "--signature",
+        default="default",
+        help="module signature to serve as serving_default (default: 'default')",
     )
     p.set_defaults(handler=run)
 

@@ -1,10 +1,12 @@
 """``hubcore run MODULE --input FILE --output FILE``: batch inference with the C++ runtime.
 
 Reads rows from ``.npy``/``.npz``, JSON lines, CSV or plain text lines (one string per line),
-runs them through a signature in batches, and writes ``.npz`` or JSON lines. TensorFlow's Python
-API is not imported. A progress bar (rows done, rows/s, ETA) shows on a terminal; a throughput
-summary ends the run. Bad input stops the run with a message naming the line, and leaves no
-output file. See hubcore.batch_io for the accepted layouts.
+runs them through a signature in batches, and writes ``.npz`` or JSON lines. ``-`` as input or
+output means standard input or output, streamed (``cat x.txt | hubcore run M -i - -o - | head``).
+TensorFlow's Python API is not imported. A progress bar (rows done, rows/s, ETA) shows on a
+terminal; a throughput summary ends the run. Problems with the files are reported before the
+module loads; bad rows stop the run with a message naming the line. A regular output file appears
+only when the run succeeds; pipes, devices and symlinks are written in place, never replaced.
 """
 
 from __future__ import annotations
@@ -13,7 +15,23 @@ import argparse
 import sys
 import time
 
+from hubcore.commands import add_tags_option
+
 __all__ = ["add_parser", "run"]
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -21,44 +39,80 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "run",
         help="run a module's signature over an input file (batch inference)",
         description=__doc__.split("\n\n", 1)[1],
+        usage="%(prog)s [options] MODULE --input FILE --output FILE",
     )
-    p.add_argument("module", help="path of a TF1 Hub module directory")
-    p.add_argument("--input", "-i", required=True, help=".npy, .npz, .jsonl, .csv or text file")
-    p.add_argument("--output", "-o", required=True, help=".npz or .jsonl file to write")
-    p.add_argument("--signature", "-s", default=None, help="signature to run (default: 'default')")
-    p.add_argument("--tags", nargs="*", default=[], metavar="TAG", help="graph variant tags")
-    p.add_argument("--batch-size", "-b", type=int, default=64, help="rows per batch (64)")
     p.add_argument(
-        "--threads", type=int, default=None, help="TensorFlow intra-op threads (default: all cores)"
+        "module", nargs="?", metavar="MODULE", help="TF1 Hub module directory or .tar(.gz) archive"
     )
-    p.add_argument("--in-flight", type=int, default=2, help="batches run concurrently (default 2)")
-    p.add_argument("--input-format", choices=["npy", "npz", "jsonl", "csv", "text"], default=None)
-    p.add_argument("--output-format", choices=["npz", "jsonl"], default=None)
+    p.add_argument(
+        "--input",
+        "-i",
+        required=True,
+        metavar="FILE",
+        help=".npy, .npz, .jsonl, .csv or text file; '-' reads standard input (text, jsonl, csv)",
+    )
+    p.add_argument(
+        "--output",
+        "-o",
+        required=True,
+        metavar="FILE",
+        help=".npz or .jsonl file to write; '-' writes standard output (JSON lines by default)",
+    )
+    p.add_argument("--signature", "-s", default=None, help="signature to run (default: 'default')")
+    add_tags_option(p, ["module"])
+    p.add_argument(
+        "--batch-size", "-b", type=_positive, default=64, help="rows per batch (default 64)"
+    )
+    p.add_argument(
+        "--threads",
+        type=_non_negative,
+        default=None,
+        help="TensorFlow intra-op threads (default or 0: all cores)",
+    )
+    p.add_argument(
+        "--in-flight",
+        type=_positive,
+        default=2,
+        help="batches run concurrently, overlapping reading with compute (default 2)",
+    )
+    p.add_argument(
+        "--input-format",
+        choices=["npy", "npz", "jsonl", "csv", "text"],
+        default=None,
+        help="input format (default: from the file extension; text for '-')",
+    )
+    p.add_argument(
+        "--output-format",
+        choices=["npz", "jsonl"],
+        default=None,
+        help="output format (default: from the file extension; jsonl for '-')",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from hubcore import batch_io
-    from hubcore.commands import muted_native_stderr
-    from hubcore.errors import InvalidArgumentError
+    from hubcore.output_file import refuse_same_file
     from hubcore.runner import Runner
 
-    if args.batch_size < 1:
-        raise InvalidArgumentError("--batch-size must be at least 1")
-    with muted_native_stderr():
-        runner = Runner(args.module, args.tags, args.signature, intra_op_threads=args.threads)
-    sig = runner.signatures[runner.signature]
-    source = batch_io.open_input(args.input, sig, args.input_format)
-    writer = batch_io.open_output(args.output, args.output_format)
+    # Everything about the files is checked before the module loads.
+    refuse_same_file(args.input, args.output)
+    output_format = batch_io.output_format(args.output, args.output_format)
+    source = batch_io.open_input(args.input, args.input_format)
+    out = batch_io.open_output(args.output, output_format)
     progress = None
-    if not args.quiet and sys.stderr.isatty():
-        from tqdm import tqdm
-
-        progress = tqdm(total=source.total or None, unit=" rows", dynamic_ncols=True, leave=False)
-    start = time.perf_counter()
     done = 0
     try:
+        runner = Runner(args.module, args.tags, args.signature, intra_op_threads=args.threads)
+        sig = runner.signatures[runner.signature]
+        source.prepare(sig)
+        writer = batch_io.output_writer(out, output_format, sig.outputs)
+        if not args.quiet and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            progress = tqdm(total=source.total, unit=" rows", dynamic_ncols=True, leave=False)
+        start = time.perf_counter()
         stream = runner.stream_batches(
             runner.signature, source.batches(args.batch_size), max_in_flight=args.in_flight
         )
@@ -69,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
                 progress.update(n)
         writer.commit()
     except BaseException:
-        writer.abort()
+        out.abort()
         raise
     finally:
         if progress is not None:

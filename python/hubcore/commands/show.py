@@ -1,6 +1,9 @@
 """``hubcore show MODULE``: what a module offers (variants, signatures, variables, assets).
 
-Reads the module with the C++ core only; TensorFlow's Python API is never imported, so this is
+Every signature input and output is listed with its dtype, shape and graph tensor names.
+``--tags`` and ``--signature`` narrow the output to one graph variant or one signature, as
+``saved_model_cli show --tag_set --signature_def`` does. An archive is shown under its own path.
+The module is read with the C++ core only; TensorFlow's Python API is never imported, so this is
 fast enough to run on every module of a directory.
 """
 
@@ -14,6 +17,8 @@ from typing import Any
 
 from hubcore import _core
 from hubcore.archive import resolve_module_path
+from hubcore.commands import add_tags_option
+from hubcore.errors import ModulePathNotFoundError, SignatureNotFoundError, VariantNotFoundError
 
 __all__ = ["add_parser", "describe", "render_text", "run"]
 
@@ -39,10 +44,41 @@ def _tensor(info: _core.TensorInfo) -> dict[str, Any]:
     return out
 
 
-def describe(spec: _core.ModuleSpec) -> dict[str, Any]:
-    """A JSON-serializable description of a loaded module (the ``--json`` output)."""
+def _format_tag_set(tags: Any) -> str:
+    return "{" + ", ".join(sorted(tags)) + "}"
+
+
+def describe(
+    spec: _core.ModuleSpec,
+    tags: list[str] | None = None,
+    signature: str | None = None,
+    path: str | None = None,
+) -> dict[str, Any]:
+    """A JSON-serializable description of a loaded module (the ``--json`` output).
+
+    ``tags`` keeps only that graph variant, ``signature`` only that signature (in every variant
+    shown); ``path`` is the path to report (an archive's own path rather than its extraction).
+    Files of the module (checkpoint, assets) are given relative to the module directory.
+    """
+    chosen = sorted(spec.variants, key=lambda v: (len(v.tags), sorted(v.tags)))
+    if tags is not None:
+        chosen = [v for v in chosen if set(v.tags) == set(tags)]
+        if not chosen:
+            known = ", ".join(_format_tag_set(v.tags) for v in spec.variants)
+            raise VariantNotFoundError(
+                f"{path or spec.path} has no graph variant with tags {_format_tag_set(tags)}; "
+                f"its tag sets: {known}"
+            )
+    if signature is not None:
+        for v in chosen:
+            if signature not in {s.name for s in v.signatures}:
+                known = ", ".join(sorted(s.name for s in v.signatures)) or "none"
+                raise SignatureNotFoundError(
+                    f"Graph variant {_format_tag_set(v.tags)} of {path or spec.path} has no "
+                    f"signature '{signature}'; its signatures: {known}"
+                )
     variants = []
-    for v in sorted(spec.variants, key=lambda v: (len(v.tags), sorted(v.tags))):
+    for v in chosen:
         variants.append(
             {
                 "tags": sorted(v.tags),
@@ -53,6 +89,7 @@ def describe(spec: _core.ModuleSpec) -> dict[str, Any]:
                         "outputs": {t.key: _tensor(t) for t in s.outputs},
                     }
                     for s in v.signatures
+                    if signature is None or s.name == signature
                 },
                 "variables": [
                     {
@@ -68,7 +105,7 @@ def describe(spec: _core.ModuleSpec) -> dict[str, Any]:
                     }
                     for var in v.variables
                 ],
-                "assets": [{"file": a.filename, "path": a.path} for a in v.assets],
+                "assets": [{"file": a.filename, "path": _inside(spec, a.path)} for a in v.assets],
                 "attached_messages": {
                     k: len(value) for k, value in sorted(v.attached_messages.items())
                 },
@@ -76,12 +113,19 @@ def describe(spec: _core.ModuleSpec) -> dict[str, Any]:
             }
         )
     return {
-        "path": spec.path,
+        "path": path or spec.path,
         "format_version": spec.format_version,
-        "checkpoint": spec.checkpoint_prefix or None,
+        "checkpoint": _inside(spec, spec.checkpoint_prefix) or None,
         "checkpoint_entries": len(spec.checkpoint_entries),
         "variants": variants,
     }
+
+
+def _inside(spec: _core.ModuleSpec, path: str) -> str:
+    """``path`` relative to the module directory (which for an archive is a cache directory)."""
+    if path and os.path.isabs(path) and path.startswith(os.path.join(spec.path, "")):
+        return os.path.relpath(path, spec.path)
+    return path
 
 
 def _fmt_shape(shape: list[int | None] | None) -> str:
@@ -120,8 +164,10 @@ def render_text(desc: dict[str, Any]) -> str:
                 for key, t in sig[direction].items():
                     kind = "" if t["kind"] == "dense" else f" {t['kind']}"
                     arrow = "in " if direction == "inputs" else "out"
+                    names = ", ".join(t["tensors"])
                     lines.append(
                         f"      {arrow} {key}: {t['dtype']} {_fmt_shape(t['shape'])}{kind}"
+                        f"  (tensor{'s' if len(t['tensors']) > 1 else ''} {names})"
                     )
         if v["variables"]:
             lines.append(f"  Variables ({len(v['variables'])}):")
@@ -143,20 +189,35 @@ def render_text(desc: dict[str, Any]) -> str:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "show", help="describe a module: variants, signatures, variables, assets"
+        "show",
+        help="describe a module: variants, signatures (with tensor names), variables, assets",
+        description=__doc__.split("\n\n", 1)[1],
+        usage="%(prog)s [options] MODULE",
     )
-    p.add_argument("module", help="path of a TF1 Hub module directory or .tar(.gz) archive")
+    p.add_argument(
+        "module", nargs="?", metavar="MODULE", help="TF1 Hub module directory or .tar(.gz) archive"
+    )
+    add_tags_option(p, ["module"])
+    p.add_argument(
+        "--signature",
+        "-s",
+        default=None,
+        help="show only this signature (default: all of them)",
+    )
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if not os.path.exists(args.module):
-        print(f"hubcore show: error: {args.module}: no such file or directory", file=sys.stderr)
-        return 1
-    desc = describe(_core.ModuleSpec.load(resolve_module_path(args.module)))
+        raise ModulePathNotFoundError(f"{args.module}: no such file or directory")
+    path = os.path.abspath(args.module)
+    tags = args.tags if args.tag_groups else None  # a bare --tags: the variant without tags
+    spec = _core.ModuleSpec.load(resolve_module_path(args.module))
+    desc = describe(spec, tags, args.signature, path)
     if args.json:
         print(json.dumps(desc, indent=2))
     else:
         print(render_text(desc))
+    sys.stdout.flush()
     return 0

@@ -1,0 +1,142 @@
+"""Opening the file a command writes, without destroying anything the command does not own.
+
+A regular file, or a path that does not exist yet, is written atomically: to a temporary file
+beside it, renamed onto it by :meth:`OutputFile.commit` (keeping the old file's permission bits) or
+removed by :meth:`OutputFile.abort`, so a failed run leaves the old file (or nothing) there.
+Everything else is written in place, because replacing it would destroy it:
+
+- a symlink is followed: its target is replaced or written, the link itself stays;
+- devices (``/dev/null``), FIFOs, ``/dev/stdout`` and other ``/dev/`` or ``/proc/`` paths are
+  opened and written, never renamed over;
+- a Unix socket is connected to and written;
+- ``-`` is standard output.
+
+A directory is refused. Every check runs when the file is opened, before any work starts.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import sys
+import uuid
+from typing import IO
+
+from hubcore.errors import InvalidArgumentError
+
+__all__ = ["STDIO", "OutputFile", "refuse_same_file"]
+
+STDIO = "-"
+
+# Paths under these are special files or links to them (/dev/stdout -> /proc/self/fd/1), even
+# when they resolve to a regular file: a shell redirection's file must be written, not replaced.
+_SPECIAL_ROOTS = ("/dev/", "/proc/")
+
+
+class OutputFile:
+    """An output opened for writing; call ``commit`` on success and ``abort`` on failure.
+
+    ``file`` is a binary stream (``binary=True``) or a UTF-8 text stream.
+    """
+
+    def __init__(self, path: str, binary: bool) -> None:
+        self.path = path
+        self._tmp: str | None = None  # set when written atomically
+        self._target = ""
+        self._closes = True
+        mode = "wb" if binary else "w"
+        if path == STDIO:
+            self.file: IO = sys.stdout.buffer if binary else sys.stdout
+            self._closes = False
+            return
+        try:
+            self.file = self._open(path, mode)
+        except InvalidArgumentError:
+            raise
+        except OSError as e:
+            raise InvalidArgumentError(f"Cannot write output {path}: {e.strerror or e}") from None
+
+    def _open(self, path: str, mode: str) -> IO:
+        try:
+            st: os.stat_result | None = os.stat(path)  # follows symlinks
+        except FileNotFoundError:
+            st = None
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            raise InvalidArgumentError(f"Output {path} is a directory; name a file to write")
+        special = os.path.abspath(path).startswith(_SPECIAL_ROOTS)
+        if st is not None and (special or not stat.S_ISREG(st.st_mode)):
+            if stat.S_ISSOCK(st.st_mode):
+                return _connect(path, mode)
+            return open(path, mode, **_text_args(mode))
+        # A new path or a regular file (also behind symlinks): write beside the real target.
+        self._target = os.path.realpath(path)
+        folder = os.path.dirname(self._target)
+        os.makedirs(folder, exist_ok=True)
+        name = f".{os.path.basename(self._target)}.tmp-{uuid.uuid4().hex[:8]}"
+        self._tmp = os.path.join(folder, name)
+        file = open(self._tmp, mode, **_text_args(mode))
+        if st is not None:
+            os.chmod(self._tmp, stat.S_IMODE(st.st_mode))
+        return file
+
+    @property
+    def atomic(self) -> bool:
+        """Whether the output appears only on commit (False: written in place as it goes)."""
+        return self._tmp is not None
+
+    def commit(self) -> None:
+        self._close()
+        if self._tmp is not None:
+            os.replace(self._tmp, self._target)
+            self._tmp = None
+
+    def abort(self) -> None:
+        try:
+            self._close()
+        except OSError:
+            pass  # e.g. a closed pipe; the output is abandoned anyway
+        if self._tmp is not None:
+            try:
+                os.remove(self._tmp)
+            except FileNotFoundError:
+                pass
+            self._tmp = None
+
+    def _close(self) -> None:
+        if self._closes:
+            self.file.close()
+        else:
+            self.file.flush()
+
+
+def _text_args(mode: str) -> dict[str, str]:
+    return {} if "b" in mode else {"encoding": "utf-8"}
+
+
+def _connect(path: str, mode: str) -> IO:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError:
+        sock.close()
+        raise
+    stream = sock.makefile(mode, **_text_args(mode))
+    sock.close()  # the stream keeps the connection open
+    return stream
+
+
+def refuse_same_file(input_path: str, output_path: str) -> None:
+    """Raises InvalidArgumentError if the output is the input (which would destroy it)."""
+    if STDIO in (input_path, output_path):
+        return
+    try:
+        same = os.path.samefile(input_path, output_path)
+        regular = stat.S_ISREG(os.stat(output_path).st_mode)
+    except OSError:  # one of them does not exist
+        return
+    if same and regular:
+        raise InvalidArgumentError(
+            f"Output {output_path} is the input file {input_path}; writing it would destroy the "
+            "input. Choose another output path"
+        )
