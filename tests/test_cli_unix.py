@@ -45,6 +45,22 @@ def run_handler(*argv: str) -> int:
     return args.handler(args)
 
 
+def run_tiny_to_jsonl(src: Path, out: Path) -> int:
+    return cli.main(
+        [
+            "run",
+            str(DATA / "tiny"),
+            "-i",
+            str(src),
+            "-o",
+            str(out),
+            "-q",
+            "--output-format",
+            "jsonl",
+        ]
+    )
+
+
 def defaults(text: str) -> list[list[float]]:
     return [json.loads(line)["default"] for line in text.splitlines()]
 
@@ -58,19 +74,7 @@ def test_fifo_output_is_written_in_place(tmp_path, x_jsonl, want):
     received: list[bytes] = []
     reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
     reader.start()
-    rc = cli.main(
-        [
-            "run",
-            str(DATA / "tiny"),
-            "-i",
-            str(x_jsonl),
-            "-o",
-            str(fifo),
-            "-q",
-            "--output-format",
-            "jsonl",
-        ]
-    )
+    rc = run_tiny_to_jsonl(x_jsonl, fifo)
     reader.join(timeout=60)
     assert rc == 0
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)  # still the FIFO, not a regular file
@@ -93,19 +97,7 @@ def test_unix_socket_output_is_connected_to(tmp_path, x_jsonl, want):
 
     thread = threading.Thread(target=serve)
     thread.start()
-    rc = cli.main(
-        [
-            "run",
-            str(DATA / "tiny"),
-            "-i",
-            str(x_jsonl),
-            "-o",
-            str(path),
-            "-q",
-            "--output-format",
-            "jsonl",
-        ]
-    )
+    rc = run_tiny_to_jsonl(x_jsonl, path)
     thread.join(timeout=60)
     server.close()
     assert rc == 0 and stat.S_ISSOCK(os.lstat(path).st_mode)
