@@ -138,13 +138,22 @@ def test_wrong_graph_and_eager(tiny):
         hub.Module(tiny)  # Tests run eagerly outside of tf.Graph().as_default().
 
 
-def test_tf2_while_loop_body_is_rejected(tiny):
+def test_tf2_while_loop_body_captures_the_state(tiny):
+    """A v2 while body is a function graph: the module applied there captures its state."""
     with tf.Graph().as_default():
         module = hub.Module(tiny)
-        with pytest.raises(RuntimeError, match="graph it was instantiated for"):
-            tf.while_loop(
-                lambda i: i < 2, lambda i: (i + tf.reduce_sum(module(tf.ones([1, 4]))),), [0.0]
-            )
+        x = tf.ones([1, 4])
+        _, looped = tf.while_loop(
+            lambda i, total: i < 3,
+            lambda i, total: (i + 1, total + tf.reduce_sum(module(x))),
+            [tf.constant(0), tf.constant(0.0)],
+        )
+        direct = tf.reduce_sum(module(x))
+        with tf.compat.v1.Session() as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            looped_value, direct_value = session.run([looped, direct])
+        assert direct_value != 0
+        np.testing.assert_allclose(looped_value, 3 * direct_value, rtol=1e-5)
 
 
 def test_unknown_spec_type():

@@ -28,15 +28,19 @@ import tensorflow as tf
 __all__ = [
     "PRIVATE_SYMBOLS",
     "PrivateSymbol",
+    "capture",
     "capture_handle",
     "context_from_proto",
     "control_flow_context",
     "decode_type_spec",
+    "defun",
     "import_graph_def",
+    "outer_graph",
     "private",
     "register_functions",
     "resolve",
     "signature_text",
+    "tpu_replicate_context",
     "unsafe_unfinalize",
     "variable_from_def",
 ]
@@ -409,3 +413,71 @@ def capture_handle(variable_or_tensor: Any) -> tf.Tensor:
         _VARIABLE_ACCESSED(variable_or_tensor)
         variable_or_tensor = variable_or_tensor.handle
     return _FUNC_GRAPH_CAPTURE(graph, variable_or_tensor)
+
+
+# ---- legacy function and TPU contexts (what tensorflow_hub supported; the tests build them) -----
+
+_DEFUN = private(
+    "tensorflow.python.framework.function.Defun",
+    "(*input_types, **kwargs)",
+    "TF1 programs build functions in graphs with function.Defun, which has no public export; "
+    "hubcore.Module must work inside one as tensorflow_hub's did.",
+)
+_TPU_REPLICATE_CONTEXT = private(
+    "tensorflow.python.tpu.tpu_replication.TPUReplicateContext",
+    "(name, num_replicas, pivot)",
+    "The control-flow context of a TPU computation (tf.compat.v1.tpu.replicate builds it but "
+    "needs a TPU to run); hubcore.Module must work inside one, and tests enter it directly.",
+)
+_DEFUN_GRAPH_CAPTURE = private(
+    "tensorflow.python.framework.function._FuncGraph.capture",
+    "(self, tensor, name=None)",
+    "A tensor from outside a function.Defun body must become a captured input before the C API "
+    "import can wire it (TF does this implicitly for op inputs only).",
+)
+_FUNC_GRAPH_OUTER = private(
+    "tensorflow.python.framework.func_graph.FuncGraph.outer_graph",
+    None,
+    "Which graph a function graph is built in, so that a Module created there can be applied "
+    "inside the function; no public accessor.",
+)
+_DEFUN_GRAPH_OUTER = private(
+    "tensorflow.python.framework.function._FuncGraph.outer_graph",
+    None,
+    "As FuncGraph.outer_graph, for function.Defun bodies.",
+)
+_FUNC_GRAPH_CLASS = private(
+    "tensorflow.python.framework.func_graph.FuncGraph",
+    "(name, collections=None, capture_by_value=None, structured_input_signature=None, "
+    "structured_outputs=None)",
+    "Tells a tf.function / wrap_function / v2 control-flow graph from a function.Defun graph, "
+    "whose capture and outer_graph differ.",
+)
+
+
+def outer_graph(graph: tf.Graph) -> tf.Graph | None:
+    """The graph a function graph (tf.function, wrap_function, Defun, v2 control flow) is built
+    in; None for any other graph."""
+    if not graph.building_function:
+        return None
+    if isinstance(graph, _FUNC_GRAPH_CLASS):
+        return _FUNC_GRAPH_OUTER.__get__(graph)
+    return _DEFUN_GRAPH_OUTER.__get__(graph)
+
+
+def capture(graph: tf.Graph, tensor: Any) -> tf.Tensor:
+    """``tensor`` (from an outer graph, or eager) as a captured input of the function graph
+    ``graph``, which import_graph_def's input_map can then use."""
+    if isinstance(graph, _FUNC_GRAPH_CLASS):
+        return _FUNC_GRAPH_CAPTURE(graph, tensor)
+    return _DEFUN_GRAPH_CAPTURE(graph, tensor)
+
+
+def defun(*input_types: Any, **kwargs: Any) -> Any:
+    """``function.Defun(*input_types, **kwargs)``: a TF1 graph function decorator."""
+    return _DEFUN(*input_types, **kwargs)
+
+
+def tpu_replicate_context(name: str, num_replicas: int, pivot: tf.Operation) -> Any:
+    """A ``TPUReplicateContext`` (enter it with ``.Enter()``, leave with ``.Exit()``)."""
+    return _TPU_REPLICATE_CONTEXT(name, num_replicas, pivot)

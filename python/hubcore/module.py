@@ -18,7 +18,7 @@ import tensorflow as tf
 from tensorflow.core.framework import function_pb2, variable_pb2
 from tensorflow.core.protobuf import control_flow_pb2
 
-from hubcore import _core, _tf_internal
+from hubcore import _core, _function_state, _tf_internal
 from hubcore.errors import ExecutionError, InvalidArgumentError
 from hubcore.module_spec import ModuleSpec, format_tags, load_module_spec, normalize_tags
 
@@ -177,20 +177,38 @@ class Module:
             raise ValueError(f"Unknown module spec type: {type(spec)!r}")
         if tf.executing_eagerly():
             raise RuntimeError(
-                "hubcore.Module needs graph mode: build it inside `with tf.Graph().as_default():` "
-                "or after tf.compat.v1.disable_eager_execution()."
+                "hubcore.Module needs graph mode: build it inside `with tf.Graph().as_default():`, "
+                "a tf.function or tf.compat.v1.wrap_function, or after "
+                "tf.compat.v1.disable_eager_execution()."
             )
         self._spec = spec
-        self._graph = tf.compat.v1.get_default_graph()
         self._tags = normalize_tags(tags)
         self._variant = spec.variant(self._tags)  # VariantNotFoundError if unknown.
         self._trainable = bool(trainable)
-        self._scope = self._claim_state_scope(name)
-        self._short_name = self._scope.rsplit("/", 1)[-1]
         self._state_tensors: dict[str, tf.Tensor] = {}
         self._saver: Any = None
-        with tf.control_dependencies(None):
-            self._variable_map = self._create_state()
+        self._eager_state: _function_state.EagerState | None = None
+        if tf.compat.v1.get_default_graph().building_function:
+            # In a function body the state is created once, outside it (see _function_state).
+            with tf.init_scope():
+                if tf.executing_eagerly():
+                    self._graph = None
+                    self._scope = _function_state.claim_eager_scope(name)
+                    self._eager_state = _function_state.EagerState(
+                        self._create_state, self._trainable
+                    )
+                    variables = self._eager_state.variables
+                else:
+                    self._graph = tf.compat.v1.get_default_graph()
+                    self._scope = self._claim_state_scope(name)
+                    variables = self._create_state(self._graph)
+        else:
+            self._graph = tf.compat.v1.get_default_graph()
+            self._scope = self._claim_state_scope(name)
+            with tf.control_dependencies(None):
+                variables = self._create_state(self._graph)
+        self._short_name = self._scope.rsplit("/", 1)[-1]
+        self._variable_map = self._map_variables(variables)
 
     # ---- state ----------------------------------------------------------------------------------
 
@@ -211,8 +229,8 @@ class Module:
             )
         return scope
 
-    def _create_state(self) -> dict[str, Any]:
-        graph = self._graph
+    def _create_state(self, graph: tf.Graph) -> dict[str, tf.Variable]:
+        """Imports the instance's state into ``graph``; returns its variables by tensor name."""
         state = _rewriter(self._spec).build_state_graph(
             set(self._tags), self._scope, self._trainable, self._spec.checkpoint_path or ""
         )
@@ -231,8 +249,11 @@ class Module:
                     variable = _tf_internal.variable_from_def(variable_def)
                     variables[variable_def.variable_name] = variable
                 graph.add_to_collection(key, variable)
-        self._import_contexts(bytes_lists, self._scope)
+        self._import_contexts(graph, bytes_lists, self._scope)
+        return variables
 
+    def _map_variables(self, variables: Mapping[str, tf.Variable]) -> dict[str, Any]:
+        """``variable_map``: module-relative name -> variable (a list for a partitioned one)."""
         variable_map: dict[str, Any] = {}
         for info in self._variant.variables:
             if info.partitions:
@@ -243,7 +264,9 @@ class Module:
                 variable_map[info.name] = variables[f"{self._scope}/{info.name}:0"]
         return variable_map
 
-    def _import_contexts(self, bytes_lists: Mapping[str, list[bytes]], scope: str) -> None:
+    def _import_contexts(
+        self, graph: tf.Graph, bytes_lists: Mapping[str, list[bytes]], scope: str
+    ) -> None:
         """Rebuilds v1 control-flow contexts (best effort, as their inputs may be remapped)."""
         for key, proto_type in (
             ("cond_context", control_flow_pb2.CondContextDef),
@@ -256,17 +279,32 @@ class Module:
                     )
                 except (KeyError, ValueError):
                     continue
-                self._graph.add_to_collection(key, context)
+                graph.add_to_collection(key, context)
 
-    def _state_tensor(self, name: str) -> tf.Tensor:
+    def _state_tensor(self, name: str, graph: tf.Graph) -> tf.Tensor:
+        """The instance's state tensor ``name`` as seen from ``graph`` (the instance's graph or
+        a function graph inside it, which captures it)."""
+        if self._eager_state is not None:
+            return self._eager_state.tensor(graph, name)
         tensor = self._state_tensors.get(name)
         if tensor is None:
             tensor = self._graph.get_tensor_by_name(name)
             self._state_tensors[name] = tensor
-        return tensor
+        if graph is self._graph:
+            return tensor
+        if tensor.dtype.base_dtype != tensor.dtype:  # A ref variable: functions take its value.
+            snapshot_name = name + "/value"
+            snapshot = self._state_tensors.get(snapshot_name)
+            if snapshot is None:
+                with self._graph.as_default(), tf.control_dependencies(None):
+                    snapshot = tf.identity(tensor)
+                self._state_tensors[snapshot_name] = snapshot
+            tensor = snapshot
+        return _function_state.capture(graph, tensor)
 
     # ---- __call__ --------------------------------------------------------------------------------
 
+    @tf.autograph.experimental.do_not_convert  # Called in tf.function bodies; plain Python.
     def __call__(
         self,
         inputs: Any = None,
@@ -282,7 +320,13 @@ class Module:
                 "as_dict= by keyword."
             )
         graph = tf.compat.v1.get_default_graph()
-        if graph is not self._graph:
+        if self._eager_state is not None:
+            if not graph.building_function:
+                raise RuntimeError(
+                    "This Module was created in a function body with eager state; apply it in "
+                    "a function body (tf.function, tf.compat.v1.wrap_function)."
+                )
+        elif not _function_state.is_nested_in(graph, self._graph):
             raise RuntimeError("Module must be applied in the graph it was instantiated for.")
         signature = signature or "default"
         self._spec.signature(signature, self._tags)  # SignatureNotFoundError if unknown.
@@ -297,7 +341,7 @@ class Module:
         values: dict[str, Any] = {}
         for key in sorted(dict_inputs):
             values[key] = _convert_input(key, dict_inputs[key], input_infos[key])
-            components[key] = _components(values[key])
+            components[key] = [_function_state.capture(graph, t) for t in _components(values[key])]
 
         context = _tf_internal.control_flow_context(graph)
         colocation: dict[str, list[str]] = {}
@@ -315,7 +359,7 @@ class Module:
         input_map = []
         for key, is_state, input_key, component in apply["input_map"]:
             if is_state:
-                tensor = self._state_tensor(key if key[0] != "^" else key[1:] + ":0")
+                tensor = self._state_tensor(key if key[0] != "^" else key[1:] + ":0", graph)
                 if context is not None:
                     tensor = context.AddValue(tensor)
             else:
@@ -331,7 +375,7 @@ class Module:
                 if kind == _OUTPUT_INPUT:
                     tensors.append(components[input_key][component])
                 elif kind == _OUTPUT_STATE:
-                    tensors.append(self._state_tensor(name))
+                    tensors.append(self._state_tensor(name, graph))
                 else:
                     tensors.append(graph.get_tensor_by_name(name))
             info = output_infos[key]
@@ -350,6 +394,7 @@ class Module:
         for name in apply["update_ops"]:
             graph.add_to_collection(tf.compat.v1.GraphKeys.UPDATE_OPS, graph.as_graph_element(name))
         self._import_contexts(
+            graph,
             {"cond_context": apply["cond_context"], "while_context": apply["while_context"]},
             apply_scope,
         )
