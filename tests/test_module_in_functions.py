@@ -212,3 +212,23 @@ def test_tpu_context_in_wrap_function_in_a_graph():
         function = tf1.wrap_function(computation, [tf.TensorSpec((), tf.float32)] * 2)
         session.run(tf1.global_variables_initializer())
         assert session.run(function(9.0, 6.0)) == [19.0, 16.0]
+
+
+def test_gradients_reach_eager_state_variables():
+    golden = _golden("tiny")
+    holder = {}
+
+    @tf.function
+    def loss(x):
+        if "module" not in holder:
+            holder["module"] = hub.Module(TINY, trainable=True)
+        return tf.reduce_sum(holder["module"](x))
+
+    x = tf.constant(golden["input.default.x"])
+    loss(x)  # Trace once: creates the state.
+    variables = holder["module"].variables
+    with tf.GradientTape() as tape:
+        value = loss(x)
+    gradients = tape.gradient(value, variables)
+    np.testing.assert_allclose(value.numpy(), golden["default.default"].sum(), rtol=1e-5)
+    assert all(g is not None for g in gradients)

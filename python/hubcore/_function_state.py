@@ -127,4 +127,5 @@ class EagerState:
         if name in self._from_ref:
             with graph.as_default():
                 return variable.value()  # The module graph reads the ref; a read is equivalent.
-        return capture(graph, variable.handle)
+        with graph.as_default():
+            return _tf_internal.capture_handle(variable)  # Recorded as a read, for tapes.
