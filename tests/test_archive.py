@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 import hubcore
-from hubcore import archive, cli
+from hubcore import archive, cli, resolver
+from hubcore.cache import cache_root
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
@@ -113,26 +114,26 @@ def test_show_command_reads_an_archive(tmp_path, capsys):
 
 def test_gzip_is_sniffed_without_a_tar_suffix(tmp_path):
     path = pack(tmp_path / "module.bin")
-    resolved = archive.resolve_module_path(path)
+    resolved = resolver.resolve(path)
     assert (Path(resolved) / "tfhub_module.pb").is_file()
 
 
 def test_second_load_reuses_the_cache(tmp_path, cache):
     path = pack(tmp_path / "m.tar.gz")
-    first = archive.resolve_module_path(path)
+    first = resolver.resolve(path)
     before = tree(cache)
     time.sleep(0.01)
-    assert archive.resolve_module_path(str(path)) == first
+    assert resolver.resolve(str(path)) == first
     assert tree(cache) == before  # same inodes and mtimes: nothing extracted again
 
 
 def test_changed_archive_is_extracted_again(tmp_path, cache):
     path = pack(tmp_path / "m.tar.gz")
-    first = Path(archive.resolve_module_path(path))
+    first = Path(resolver.resolve(path))
     pack(path, extra=[member("NOTES.txt", data=b"v2")])
     st = path.stat()
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # a new mtime for sure
-    second = Path(archive.resolve_module_path(path))
+    second = Path(resolver.resolve(path))
     assert second != first
     assert (second / "NOTES.txt").read_bytes() == b"v2"
     assert not (first / "NOTES.txt").exists()
@@ -148,7 +149,7 @@ def test_concurrent_extraction_gives_one_entry(tmp_path, cache):
     def work() -> None:
         barrier.wait()
         try:
-            results.append(archive.resolve_module_path(path))
+            results.append(resolver.resolve(path))
         except BaseException as e:  # reported below
             errors.append(e)
 
@@ -159,8 +160,9 @@ def test_concurrent_extraction_gives_one_entry(tmp_path, cache):
         t.join()
     assert not errors
     assert len(set(results)) == 1 and len(results) == 4
-    assert len(os.listdir(cache)) == 1  # no leftover temp dirs
     entry = Path(results[0])
+    # no leftover temp dir or lock
+    assert sorted(os.listdir(cache)) == [entry.name, entry.name + ".descriptor.txt"]
     for source in MODULE.rglob("*"):
         if source.is_file():
             assert (entry / source.relative_to(MODULE)).read_bytes() == source.read_bytes()
@@ -171,9 +173,9 @@ def test_concurrent_extraction_across_processes(tmp_path, cache):
     start = time.time() + 0.5  # all four resolve at about the same moment
     code = (
         f"import sys, time; sys.path.insert(0, {str(ROOT / 'python')!r})\n"
-        "from hubcore.archive import resolve_module_path\n"
+        "from hubcore.resolver import resolve\n"
         f"time.sleep(max(0.0, {start} - time.time()))\n"
-        f"print(resolve_module_path({str(path)!r}))\n"
+        f"print(resolve({str(path)!r}))\n"
     )
     procs = [
         subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
@@ -182,7 +184,7 @@ def test_concurrent_extraction_across_processes(tmp_path, cache):
     outs = [p.communicate(timeout=60)[0].strip() for p in procs]
     assert [p.returncode for p in procs] == [0] * 4
     assert len(set(outs)) == 1 and Path(outs[0]).is_relative_to(cache)
-    assert len(os.listdir(cache)) == 1
+    assert sorted(os.listdir(cache)) == [Path(outs[0]).name, Path(outs[0]).name + ".descriptor.txt"]
     assert (Path(outs[0]) / "tfhub_module.pb").read_bytes() == (
         MODULE / "tfhub_module.pb"
     ).read_bytes()
@@ -196,7 +198,7 @@ def test_stale_temp_dirs_are_removed(tmp_path, cache):
     fresh.mkdir()
     past = time.time() - 7200
     os.utime(old, (past, past))
-    archive.resolve_module_path(pack(tmp_path / "m.tar.gz"))
+    resolver.resolve(pack(tmp_path / "m.tar.gz"))
     assert not old.exists()
     assert fresh.exists()  # may belong to a running extraction
 
@@ -204,23 +206,21 @@ def test_stale_temp_dirs_are_removed(tmp_path, cache):
 def test_cache_root_settings(tmp_path, monkeypatch):
     monkeypatch.delenv("HUBCORE_CACHE_DIR")
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "tfhub"))
-    assert archive.cache_root() == str(tmp_path / "tfhub")
+    assert cache_root() == str(tmp_path / "tfhub")
     monkeypatch.setenv("HUBCORE_CACHE_DIR", str(tmp_path / "hubcore"))
-    assert archive.cache_root() == str(tmp_path / "hubcore")
+    assert cache_root() == str(tmp_path / "hubcore")
     monkeypatch.delenv("HUBCORE_CACHE_DIR")
     monkeypatch.delenv("TFHUB_CACHE_DIR")
     (tmp_path / "tmp").mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
-    root = archive.cache_root()
+    root = cache_root()
     assert root == str(tmp_path / "tmp" / "hubcore_modules")
     assert stat.S_IMODE(os.stat(root).st_mode) == 0o700  # private: entry names are predictable
 
 
 def test_directories_and_other_paths_are_unchanged(tmp_path, cache):
-    assert archive.resolve_module_path(MODULE) == str(MODULE)
-    assert archive.resolve_module_path(str(tmp_path / "missing.tar.gz")) == str(
-        tmp_path / "missing.tar.gz"
-    )
+    assert resolver.resolve(MODULE) == str(MODULE)
+    assert resolver.resolve(str(tmp_path / "missing.tar.gz")) == str(tmp_path / "missing.tar.gz")
     with pytest.raises(hubcore.ModulePathNotFoundError):
         hubcore.load_module_spec(tmp_path / "missing.tar.gz")
     plain = tmp_path / "saved_model.pb"
@@ -244,7 +244,7 @@ def test_modes_are_sanitized_not_rejected(tmp_path):
             member("bin/tool", data=b"#!/bin/sh\n", mode=0o6755, uid=0, gid=0),
         ],
     )
-    root = Path(archive.resolve_module_path(path))
+    root = Path(resolver.resolve(path))
     assert stat.S_IMODE((root / "bin").stat().st_mode) == 0o755
     assert stat.S_IMODE((root / "bin" / "tool").stat().st_mode) == 0o644
     assert stat.S_IMODE((root / "tfhub_module.pb").stat().st_mode) == 0o644
@@ -286,10 +286,10 @@ def test_member_count_limit(tmp_path, cache, monkeypatch):
     path = pack(tmp_path / "m.tar.gz")
     monkeypatch.setenv("HUBCORE_ARCHIVE_MAX_MEMBERS", "3")
     with pytest.raises(hubcore.UnsafeArchiveError, match="more than 3 members"):
-        archive.resolve_module_path(path)
+        resolver.resolve(path)
     assert os.listdir(cache) == []
     monkeypatch.delenv("HUBCORE_ARCHIVE_MAX_MEMBERS")
-    assert archive.resolve_module_path(path)
+    assert resolver.resolve(path)
 
 
 def test_byte_limit(tmp_path, cache, monkeypatch):
@@ -297,10 +297,10 @@ def test_byte_limit(tmp_path, cache, monkeypatch):
     limit = sum(p.stat().st_size for p in MODULE.rglob("*") if p.is_file()) + 10000
     monkeypatch.setenv("HUBCORE_ARCHIVE_MAX_BYTES", str(limit))
     with pytest.raises(hubcore.UnsafeArchiveError, match=f"'blob'.*exceed {limit} bytes"):
-        archive.resolve_module_path(path)
+        resolver.resolve(path)
     assert os.listdir(cache) == []
     monkeypatch.setenv("HUBCORE_ARCHIVE_MAX_BYTES", str(limit + 10000))
-    assert (Path(archive.resolve_module_path(path)) / "blob").stat().st_size == 20000
+    assert (Path(resolver.resolve(path)) / "blob").stat().st_size == 20000
 
 
 def test_bytes_are_counted_while_copying(tmp_path):
@@ -320,7 +320,7 @@ def test_lying_size_header_writes_nothing(tmp_path, cache, monkeypatch):
     path = tmp_path / "lie.tar"
     path.write_bytes(info.tobuf() + b"x" * 1024)
     with pytest.raises(hubcore.UnsafeArchiveError, match="'huge'"):
-        archive.resolve_module_path(path)
+        resolver.resolve(path)
     assert os.listdir(cache) == []
 
 
@@ -331,7 +331,7 @@ def test_oversized_extended_header_is_refused(tmp_path, cache):
     path = tmp_path / "pax.tar"
     path.write_bytes(info.tobuf() + b"x" * 1024)
     with pytest.raises(hubcore.UnsafeArchiveError, match="extended header"):
-        archive.resolve_module_path(path)
+        resolver.resolve(path)
 
 
 @pytest.mark.parametrize("keep", [0.5, -4])
@@ -348,5 +348,5 @@ def test_garbage_with_tar_suffix_is_corrupt(tmp_path, cache):
     path = tmp_path / "junk.tgz"
     path.write_bytes(b"\x1f\x8b" + os.urandom(4096))
     with pytest.raises(hubcore.CorruptModuleError, match=r"junk\.tgz"):
-        archive.resolve_module_path(path)
+        resolver.resolve(path)
     assert os.listdir(cache) == []

@@ -1,9 +1,8 @@
-"""Safe extraction of module archives (``.tar``, ``.tar.gz``, ``.tgz``) into a local cache.
+"""Safe extraction of module archives (``.tar``, ``.tar.gz``, ``.tgz``, also bzip2/xz).
 
 tfhub.dev served TF1 Hub modules as compressed tarballs, and tensorflow_hub's resolver unpacked
-them with few checks. :func:`resolve_module_path` lets every hubcore entry point take such an
-archive: a directory (or a missing path) is returned unchanged, an archive is extracted once into
-a cache directory and the module directory inside it is returned.
+them with few checks. :func:`extract_archive` unpacks one, from a local file or straight from a
+download, into an empty directory; :mod:`hubcore.resolver` decides where (the cache) and when.
 
 Why the standard library's ``tarfile`` plus checks of our own: ``tarfile`` is well maintained and
 parses the many tar dialects (ustar, GNU, pax) correctly, but its ``extract``/``extractall`` trust
@@ -27,56 +26,48 @@ buffered whole) and writes the files itself:
   trailer (CRC, end of stream), so a truncated or corrupt archive raises
   :class:`hubcore.CorruptModuleError` naming the archive instead of yielding a partial module.
 
-Cache: ``$HUBCORE_CACHE_DIR``, else ``$TFHUB_CACHE_DIR``, else
-``<tempfile.gettempdir()>/hubcore_modules`` (``hubcore_modules_<uid>`` if that directory belongs
-to another user). Each archive gets the entry ``<cache>/<sha1(absolute path, size, mtime_ns)>``,
-so a changed archive is extracted again. Extraction goes to ``<entry>.<random>.tmp`` beside the
-entry and is renamed into place: the entry either exists complete or not at all. When two
-processes race, the first rename wins and the loser deletes its copy. Temporary directories left by
-a crash are removed by later extractions once they are more than an hour old.
+The member depth is limited too (``HUBCORE_ARCHIVE_MAX_DEPTH``, default 64 levels): nothing in a
+module is nested that deep, and a tree thousands of levels deep is only good for breaking the tools
+that walk it.
 """
 
 from __future__ import annotations
 
 import bz2
-import errno
 import gzip
-import hashlib
 import itertools
 import lzma
 import os
 import posixpath
-import shutil
 import stat
 import tarfile
-import tempfile
-import time
 import zlib
+from dataclasses import dataclass
 from typing import IO, Any
 
 from hubcore.errors import (
     CorruptModuleError,
-    FailedPreconditionError,
     InvalidArgumentError,
-    NotAModuleError,
     UnsafeArchiveError,
 )
 
 __all__ = [
     "ARCHIVE_SUFFIXES",
     "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_DEPTH",
     "DEFAULT_MAX_MEMBERS",
-    "cache_root",
+    "archive_limits",
+    "extract_archive",
     "is_archive",
-    "resolve_module_path",
 ]
 
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 DEFAULT_MAX_BYTES = 64 << 30
 DEFAULT_MAX_MEMBERS = 1_000_000
+DEFAULT_MAX_DEPTH = 64
 _MAX_HEADER_BYTES = 1 << 20  # one pax / GNU long-name header
-_STALE_TMP_SECONDS = 3600
 _COPY_CHUNK = 1 << 20
+_SNIFF_BYTES = 6  # the longest magic number: xz
 _FILE_MODE = 0o644
 _DIR_MODE = 0o755
 _HEADER_TYPES = (
@@ -86,37 +77,6 @@ _HEADER_TYPES = (
     tarfile.XGLTYPE,
     tarfile.SOLARIS_XHDTYPE,
 )
-_MARKER = "tfhub_module.pb"
-
-
-def resolve_module_path(
-    path: str | os.PathLike[str],
-    *,
-    max_bytes: int | None = None,
-    max_members: int | None = None,
-) -> str:
-    """Returns a module directory for ``path``: unchanged unless it is an archive file.
-
-    An archive is extracted safely into the cache (see the module doc) and the directory holding
-    ``tfhub_module.pb`` (the archive root or its single top-level directory) is returned.
-    Raises UnsafeArchiveError for a hostile member, CorruptModuleError for a broken archive.
-    """
-    path = os.fspath(path)
-    if not is_archive(path):
-        return path
-    archive = os.path.abspath(path)
-    if max_bytes is None:
-        max_bytes = _env_int("HUBCORE_ARCHIVE_MAX_BYTES", DEFAULT_MAX_BYTES)
-    if max_members is None:
-        max_members = _env_int("HUBCORE_ARCHIVE_MAX_MEMBERS", DEFAULT_MAX_MEMBERS)
-    with open(archive, "rb") as f:
-        st = os.fstat(f.fileno())
-        root = cache_root()
-        key = f"{archive}\0{st.st_size}\0{st.st_mtime_ns}".encode("utf-8", "surrogateescape")
-        entry = os.path.join(root, hashlib.sha1(key).hexdigest())
-        if not os.path.isdir(entry):
-            _extract_to_entry(archive, f, st, entry, max_bytes, max_members)
-    return _module_dir(archive, entry)
 
 
 def is_archive(path: str) -> bool:
@@ -133,74 +93,81 @@ def is_archive(path: str) -> bool:
     return _compression(head) is not None or (len(head) == 512 and head[257:262] == b"ustar")
 
 
-def cache_root() -> str:
-    """The cache directory (created, mode 0o700, if missing).
+def archive_limits() -> tuple[int, int, int]:
+    """(max bytes, max members, max depth) from the environment, else the defaults."""
+    return (
+        _env_int("HUBCORE_ARCHIVE_MAX_BYTES", DEFAULT_MAX_BYTES),
+        _env_int("HUBCORE_ARCHIVE_MAX_MEMBERS", DEFAULT_MAX_MEMBERS),
+        _env_int("HUBCORE_ARCHIVE_MAX_DEPTH", DEFAULT_MAX_DEPTH),
+    )
 
-    The default one, under the shared temp dir, must belong to the current user.
+
+def extract_archive(
+    name: str,
+    stream: IO[bytes],
+    dest: str,
+    *,
+    max_bytes: int | None = None,
+    max_members: int | None = None,
+    max_depth: int | None = None,
+) -> None:
+    """Extracts the archive read from ``stream`` into the empty directory ``dest``, safely.
+
+    ``stream`` is read once, front to back (it may be a network response); its compression
+    (gzip, bzip2, xz or none) is sniffed from the first bytes. ``name`` (a path or handle) is what
+    error messages call the archive. Limits not given come from the environment (see the module
+    doc). Raises UnsafeArchiveError for a hostile member, CorruptModuleError for a broken archive.
     """
-    root = os.environ.get("HUBCORE_CACHE_DIR") or os.environ.get("TFHUB_CACHE_DIR")
-    if root:
-        os.makedirs(root, mode=0o700, exist_ok=True)
-        return root
-    root = os.path.join(tempfile.gettempdir(), "hubcore_modules")
-    if not hasattr(os, "geteuid"):
-        os.makedirs(root, mode=0o700, exist_ok=True)
-        return root
-    # A shared temp dir: never use (predictably named) entries another user could plant.
-    if os.path.isdir(root) and os.stat(root).st_uid != os.geteuid():
-        root = f"{root}_{os.geteuid()}"
-    os.makedirs(root, mode=0o700, exist_ok=True)
-    st = os.lstat(root)
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
-        raise FailedPreconditionError(
-            f"module cache {root} is not a directory of the current user; "
-            "set HUBCORE_CACHE_DIR to a private directory"
-        )
-    if st.st_mode & 0o022:
-        os.chmod(root, 0o700)
-    return root
-
-
-# ---- extraction ---------------------------------------------------------------------------------
-
-
-def _extract_to_entry(
-    archive: str, f: IO[bytes], st: os.stat_result, entry: str, max_bytes: int, max_members: int
-) -> None:
-    root = os.path.dirname(entry)
-    _remove_stale_tmp(root)
-    tmp = tempfile.mkdtemp(prefix=os.path.basename(entry) + ".", suffix=".tmp", dir=root)
+    env_bytes, env_members, env_depth = archive_limits()
+    limits = _Limits(
+        env_bytes if max_bytes is None else max_bytes,
+        env_members if max_members is None else max_members,
+        env_depth if max_depth is None else max_depth,
+    )
+    sniffed = _Sniffed(stream)
+    decompressed = _decompressor(sniffed)
     try:
-        _extract(archive, f, tmp, max_bytes, max_members)
-        after = os.fstat(f.fileno())
-        if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
-            raise CorruptModuleError(f"{archive}: the archive changed while it was being extracted")
-        os.chmod(tmp, _DIR_MODE)
-        try:
-            os.rename(tmp, entry)
-        except OSError as e:
-            # Another process (or thread) renamed its complete copy first: use theirs.
-            if e.errno not in (errno.EEXIST, errno.ENOTEMPTY) or not os.path.isdir(entry):
-                raise
+        _extract_stream(name, decompressed, dest, limits)
     finally:
-        if os.path.lexists(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
+        if decompressed is not sniffed:
+            decompressed.close()  # does not close the stream
 
 
-def _extract(archive: str, f: IO[bytes], dest: str, max_bytes: int, max_members: int) -> None:
-    """Streams the archive in ``f`` into the empty directory ``dest`` with all safety checks."""
-    f.seek(0)
-    decompressed = _decompressor(f)
-    try:
-        _extract_stream(archive, decompressed, dest, max_bytes, max_members)
-    finally:
-        if decompressed is not f:
-            decompressed.close()  # does not close f
+class _Sniffed:
+    """``stream`` with its first bytes read ahead (to tell the compression) and then replayed.
+
+    ``read`` passes each call through as it is, so a network stream is extracted as it arrives
+    (a buffered reader would wait for a full buffer)."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        head = b""
+        while len(head) < _SNIFF_BYTES:
+            more = stream.read(_SNIFF_BYTES - len(head))
+            if not more:
+                break
+            head += more
+        self.head = head
+        self._pending = head
+
+    def read(self, size: int = -1) -> bytes:
+        if self._pending:
+            if size is None or size < 0:
+                size = len(self._pending)
+            data, self._pending = self._pending[:size], self._pending[size:]
+            return data
+        return self._stream.read(size)
 
 
-def _extract_stream(
-    archive: str, decompressed: IO[bytes], dest: str, max_bytes: int, max_members: int
-) -> None:
+@dataclass(frozen=True)
+class _Limits:
+    max_bytes: int
+    max_members: int
+    max_depth: int
+
+
+def _extract_stream(archive: str, decompressed: IO[bytes], dest: str, limits: _Limits) -> None:
+    max_bytes, max_members = limits.max_bytes, limits.max_members
     stream = _LimitedReader(archive, decompressed, max_bytes + 2048 * max_members + (16 << 20))
     written = 0
     members = 0
@@ -213,7 +180,7 @@ def _extract_stream(
                         f"{archive}: member {member.name!r}: more than {max_members} members "
                         "(set HUBCORE_ARCHIVE_MAX_MEMBERS to allow more)"
                     )
-                rel = _checked_name(archive, member)
+                rel = _checked_name(archive, member, limits.max_depth)
                 if member.isdir():
                     if rel:
                         _make_dirs(archive, member, dest, rel)
@@ -235,7 +202,7 @@ def _extract_stream(
         raise CorruptModuleError(f"{archive}: not a valid or complete tar archive ({e})") from None
 
 
-def _checked_name(archive: str, member: tarfile.TarInfo) -> str:
+def _checked_name(archive: str, member: tarfile.TarInfo, max_depth: int) -> str:
     """The member's normalized relative name ('' for the root); rejects anything unsafe."""
     name = member.name
 
@@ -265,8 +232,14 @@ def _checked_name(archive: str, member: tarfile.TarInfo) -> str:
         if member.isdir():
             return ""
         raise reject("a file cannot be the archive root")
-    if rel.startswith("/") or ".." in rel.split("/"):  # cannot happen after the checks above
+    parts = rel.split("/")
+    if rel.startswith("/") or ".." in parts:  # cannot happen after the checks above
         raise reject("name escapes the archive root")
+    if len(parts) > max_depth:
+        raise reject(
+            f"{len(parts)} levels deep, more than {max_depth} "
+            "(set HUBCORE_ARCHIVE_MAX_DEPTH to allow more)"
+        )
     return rel
 
 
@@ -382,10 +355,8 @@ def _compression(head: bytes) -> str | None:
     return None
 
 
-def _decompressor(f: IO[bytes]) -> IO[bytes]:
-    head = f.read(6)
-    f.seek(0)
-    kind = _compression(head)
+def _decompressor(f: _Sniffed) -> IO[bytes]:
+    kind = _compression(f.head)
     if kind == "gz":
         return gzip.GzipFile(fileobj=f, mode="rb")  # type: ignore[return-value]
     if kind == "bz2":
@@ -393,39 +364,6 @@ def _decompressor(f: IO[bytes]) -> IO[bytes]:
     if kind == "xz":
         return lzma.LZMAFile(f, "rb")  # type: ignore[return-value]
     return f
-
-
-def _module_dir(archive: str, entry: str) -> str:
-    if os.path.isfile(os.path.join(entry, _MARKER)):
-        return entry
-    children = os.listdir(entry)
-    if len(children) == 1:
-        top = os.path.join(entry, children[0])
-        if os.path.isdir(top) and os.path.isfile(os.path.join(top, _MARKER)):
-            return top
-    raise NotAModuleError(
-        f"{archive}: the archive holds no TF1 Hub module ({_MARKER} neither at its root nor in "
-        f"a single top-level directory; extracted to {entry})"
-    )
-
-
-def _remove_stale_tmp(root: str) -> None:
-    """Deletes temporary directories that crashed extractions left more than an hour ago."""
-    now = time.time()
-    try:
-        names = os.listdir(root)
-    except OSError:
-        return
-    for name in names:
-        if not name.endswith(".tmp") or len(name.split(".")[0]) != 40:
-            continue
-        path = os.path.join(root, name)
-        try:
-            st = os.lstat(path)
-        except OSError:
-            continue
-        if stat.S_ISDIR(st.st_mode) and now - st.st_mtime > _STALE_TMP_SECONDS:
-            shutil.rmtree(path, ignore_errors=True)
 
 
 def _env_int(name: str, default: int) -> int:

@@ -48,6 +48,7 @@ from hubcore._convert import RaggedValue, SignatureSpec, SparseValue, default_ou
 from hubcore.batching import BatchAssembler
 from hubcore.errors import Error, InvalidArgumentError
 from hubcore.module_spec import normalize_tags
+from hubcore.resolver import normalize_handle
 from hubcore.runner import Runner
 
 __all__ = ["RunModule", "UnsplittableOutputError", "split_rows"]
@@ -73,7 +74,8 @@ class RunModule(beam.PTransform):
     """Runs a module signature on every row of a PCollection, in batches.
 
     Args:
-      path: the module directory (readable by every worker: a shared file system path).
+      path: the module: a path every worker can read (a shared file system), or a URL that each
+        worker resolves into its own cache (see :func:`hubcore.resolve`).
       signature: the signature to run ("default" when None; see :class:`hubcore.Runner`).
       tags: the graph variant's tags; None or empty selects the untagged variant.
       batch_size: the largest batch (``BatchElements``' ``max_batch_size``).
@@ -118,7 +120,7 @@ class RunModule(beam.PTransform):
             **(batch_options or {}),
         }
         self._dofn = _RunBatchDoFn(
-            path=os.path.abspath(os.fspath(path)),  # relative to the launching machine's cwd
+            path=normalize_handle(path),  # a relative path means the launching machine's cwd
             tags=sorted(normalize_tags(tags)),
             signature=signature,
             as_dict=as_dict,
@@ -130,7 +132,7 @@ class RunModule(beam.PTransform):
 
     def default_label(self) -> str:
         # Distinct default labels let a pipeline use several modules without naming each step.
-        name = os.path.basename(self._dofn._path)
+        name = os.path.basename(self._dofn._path.rstrip("/"))
         sig = self._dofn._signature
         return f"RunModule({name}{'' if sig is None else ':' + sig})"
 

@@ -1,4 +1,4 @@
-"""The ``hubcore`` command line: ``hubcore show|run|export-serving|example ...``.
+"""The ``hubcore`` command line: ``hubcore show|run|export-serving|example|cache ...``.
 
 argparse (standard library) parses the arguments: subcommands, help and errors need nothing more,
 and it adds no dependency. Each subcommand lives in ``hubcore.commands.<name>`` and provides
@@ -22,7 +22,7 @@ from hubcore.errors import Error
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 # Subcommand modules, in the order `hubcore --help` lists them.
-COMMANDS = ["show", "example", "run", "export_serving"]
+COMMANDS = ["show", "example", "run", "export_serving", "cache"]
 
 
 # Subcommands that build graphs with TensorFlow's Python API (the others use only hubcore._core).

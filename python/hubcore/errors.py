@@ -13,14 +13,19 @@ from __future__ import annotations
 __all__ = [
     "AlreadyExistsError",
     "CorruptModuleError",
+    "DownloadError",
     "Error",
     "ExecutionError",
     "FailedPreconditionError",
+    "HandleNotFoundError",
     "InvalidArgumentError",
     "InvalidModuleError",
     "ModulePathNotFoundError",
     "NotAModuleError",
+    "NotAnArchiveError",
+    "OfflineError",
     "SignatureNotFoundError",
+    "TruncatedDownloadError",
     "UnsafeArchiveError",
     "UnsupportedFormatError",
     "VariantNotFoundError",
@@ -84,6 +89,37 @@ class AlreadyExistsError(Error, FileExistsError):
 
 class ExecutionError(Error, RuntimeError):
     """TensorFlow failed while building or running a graph."""
+
+
+class DownloadError(Error, OSError):
+    """A module handle (URL) could not be fetched into the cache.
+
+    Raised as is for HTTP errors without a subclass of their own (401, 403, ...) and for transient
+    failures (connection errors, timeouts, HTTP 5xx and 429) that outlasted the retries.
+    ``handle`` is the handle and ``status`` the last HTTP status (None if there was no response).
+    Derives from OSError, like the ``urllib`` errors tensorflow_hub let through.
+    """
+
+    def __init__(self, message: str, handle: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.handle = handle
+        self.status = status
+
+
+class HandleNotFoundError(DownloadError, ModulePathNotFoundError):
+    """The server answered 404 (or 410) for a module handle."""
+
+
+class TruncatedDownloadError(DownloadError):
+    """The response ended before Content-Length bytes arrived (after the retries)."""
+
+
+class NotAnArchiveError(DownloadError):
+    """The response body is not a (compressed) tar archive, e.g. an HTML page."""
+
+
+class OfflineError(DownloadError):
+    """``HUBCORE_OFFLINE`` is set and the handle is not in the cache (the message names both)."""
 
 
 _BY_STATUS_CODE: dict[str, type[Error]] = {

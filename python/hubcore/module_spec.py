@@ -7,13 +7,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from hubcore import _core
-from hubcore.archive import resolve_module_path
 from hubcore.errors import (
     InvalidArgumentError,
     InvalidModuleError,
     SignatureNotFoundError,
     VariantNotFoundError,
 )
+from hubcore.resolver import resolve
 
 __all__ = ["ModuleSpec", "Tags", "format_tags", "load_module_spec", "normalize_tags"]
 
@@ -167,12 +167,14 @@ class ModuleSpec:
 
 
 def load_module_spec(path: str | os.PathLike[str]) -> ModuleSpec:
-    """Loads a TF1 Hub module directory or archive; raises a hubcore.Error subclass on problems.
+    """Loads a TF1 Hub module; raises a hubcore.Error subclass on problems.
 
-    A ``.tar``/``.tar.gz``/``.tgz`` file is extracted safely into a cache first (hubcore.archive).
+    ``path`` is any handle :func:`hubcore.resolve` accepts: a directory, a ``.tar``/``.tar.gz``
+    archive, a ``file://``, ``http(s)://`` or ``gs://`` URL (fetched into the cache first).
     """
+    local = resolve(path)
     try:
-        native = _core.ModuleSpec.load(resolve_module_path(path))
+        native = _core.ModuleSpec.load(local)
     except InvalidArgumentError as e:
         # At load time an invalid argument is a structurally invalid module.
         raise InvalidModuleError(str(e)) from None

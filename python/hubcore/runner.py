@@ -53,6 +53,7 @@ from hubcore._convert import (
 from hubcore.batching import BatchAssembler
 from hubcore.errors import InvalidArgumentError, SignatureNotFoundError
 from hubcore.module_spec import format_tags, load_module_spec, normalize_tags
+from hubcore.resolver import normalize_handle
 
 # SparseValue, RaggedValue, ValueSpec and SignatureSpec are documented here (the values a Runner
 # takes and returns); they live in _convert, which the batch readers and Beam share.
@@ -67,7 +68,7 @@ class Runner:
     """Runs a module's signatures on numpy values through the C++ runtime (see the module doc).
 
     Args:
-      path: the module directory.
+      path: the module: a directory, archive or URL (see :func:`hubcore.resolve`).
       tags: the graph variant's tags; None or empty selects the untagged variant.
       signature: the default signature for calls ("default" when None).
       intra_op_threads, inter_op_threads: TensorFlow session thread pools (None: TF's choice).
@@ -84,7 +85,7 @@ class Runner:
         inter_op_threads: int | None = None,
         custom_op_libraries: Sequence[str] | None = None,
     ) -> None:
-        self._path = os.path.abspath(os.fspath(path))  # absolute: pickles cross directories
+        self._path = normalize_handle(path)  # URL or absolute path: pickles cross directories
         self._tags = normalize_tags(tags)
         self._options = {
             "intra_op_threads": intra_op_threads,

@@ -16,9 +16,9 @@ import sys
 from typing import Any
 
 from hubcore import _core
-from hubcore.archive import resolve_module_path
 from hubcore.commands import add_tags_option
 from hubcore.errors import ModulePathNotFoundError, SignatureNotFoundError, VariantNotFoundError
+from hubcore.resolver import normalize_handle, resolve
 
 __all__ = ["add_parser", "describe", "render_text", "run"]
 
@@ -195,7 +195,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         usage="%(prog)s [options] MODULE",
     )
     p.add_argument(
-        "module", nargs="?", metavar="MODULE", help="TF1 Hub module directory or .tar(.gz) archive"
+        "module",
+        nargs="?",
+        metavar="MODULE",
+        help="module directory, .tar(.gz) archive or URL",
     )
     add_tags_option(p, ["module"])
     p.add_argument(
@@ -209,12 +212,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not os.path.exists(args.module):
+    local = resolve(args.module)
+    if not os.path.exists(local):
         raise ModulePathNotFoundError(f"{args.module}: no such file or directory")
-    path = os.path.abspath(args.module)
     tags = args.tags if args.tag_groups else None  # a bare --tags: the variant without tags
-    spec = _core.ModuleSpec.load(resolve_module_path(args.module))
-    desc = describe(spec, tags, args.signature, path)
+    spec = _core.ModuleSpec.load(local)
+    desc = describe(spec, tags, args.signature, normalize_handle(args.module))
     if args.json:
         print(json.dumps(desc, indent=2))
     else:
