@@ -183,6 +183,24 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def resolve_in_threads(handle: str, count: int) -> list[str]:
+    """Resolves ``handle`` from ``count`` threads released at once; returns their results."""
+    barrier = threading.Barrier(count)
+    results: list[str] = []
+
+    def work() -> None:
+        barrier.wait(timeout=10)
+        results.append(hubcore.resolve(handle))
+
+    threads = [threading.Thread(target=work) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(results) == count
+    return results
+
+
 RESOLVE_CODE = (
     "import sys, time\n"
     "from hubcore.resolver import resolve\n"
@@ -289,19 +307,7 @@ def test_four_processes_one_download(server, cache_dir):
 def test_threads_share_one_download(server):
     server.chunk_delay = 0.02
     handle = server.url("slow")
-    results: list[str] = []
-    barrier = threading.Barrier(4)
-
-    def work() -> None:
-        barrier.wait(timeout=10)
-        results.append(hubcore.resolve(handle))
-
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert len(results) == 4 and len(set(results)) == 1
+    assert len(set(resolve_in_threads(handle, 4))) == 1
     assert server.count("slow") == 1
 
 
@@ -531,11 +537,11 @@ def deep_tar(path: Path, depth: int) -> Path:
 
 
 def test_deep_members_are_refused_and_leave_nothing(tmp_path, cache_dir, monkeypatch):
-    path = deep_tar(tmp_path / "deep.tar.gz", 1000)
-    with pytest.raises(hubcore.UnsafeArchiveError, match="1001 levels deep, more than 64"):
+    path = deep_tar(tmp_path / "deep.tar.gz", 100)
+    with pytest.raises(hubcore.UnsafeArchiveError, match="101 levels deep, more than 64"):
         hubcore.resolve(path)
     assert os.listdir(cache_dir) == []
-    monkeypatch.setenv("HUBCORE_ARCHIVE_MAX_DEPTH", "2000")
+    monkeypatch.setenv("HUBCORE_ARCHIVE_MAX_DEPTH", "101")
     assert (Path(hubcore.resolve(path)) / "tfhub_module.pb").is_file()
 
 
@@ -576,19 +582,7 @@ def test_concurrent_extraction_happens_once(tmp_path, cache_dir, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(resolver, "extract_archive", counted)
-    barrier = threading.Barrier(4)
-    results: list[str] = []
-
-    def work() -> None:
-        barrier.wait(timeout=10)
-        results.append(hubcore.resolve(path))
-
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert len(results) == 4 and len(set(results)) == 1
+    assert len(set(resolve_in_threads(str(path), 4))) == 1
     assert calls == [str(path)]
 
 
