@@ -239,7 +239,7 @@ def test_query_is_merged_and_archive_urls_are_fetched_as_they_are(server):
     assert server.requests[1][1] == "version=2&tf-hub-format=compressed"
 
 
-def test_runner_module_and_show_take_a_url(server, capsys):
+def test_runner_module_load_and_show_take_a_url(server, capsys):
     handle = server.url("ok")
     z = golden()
     runner = hubcore.Runner(handle)
@@ -255,13 +255,16 @@ def test_runner_module_and_show_take_a_url(server, capsys):
             session.run(tf.compat.v1.global_variables_initializer())
             np.testing.assert_allclose(session.run(out), z["default.default"], rtol=1e-6)
 
+    loaded = hubcore.load(handle)  # TF2 tf.Module over the same cache entry
+    np.testing.assert_allclose(loaded(z["input.default.x"]), z["default.default"], rtol=1e-6)
+
     assert cli.main(["show", "--json", handle]) == 0
     assert json.loads(capsys.readouterr().out)["format_version"] == 3
-    assert server.count("ok") == 1  # one download served all three
+    assert server.count("ok") == 1  # one download served all four
 
 
 def test_show_command_in_a_subprocess_takes_a_url(server):
-    env = subprocess_env()
+    env = dict(os.environ)  # the installed package, with its extension
     if os.environ.get("HUBCORE_BUILD_DIR"):
         pytest.skip("python -m hubcore needs the installed package (CI)")
     out = subprocess.run(

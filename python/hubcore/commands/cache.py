@@ -25,7 +25,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "cache", help="list, verify and remove cached modules (shared with tensorflow_hub)"
     )
-    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions = p.add_subparsers(
+        dest="action", required=True, metavar="ACTION", help="list, verify, remove or clean"
+    )
     listing = actions.add_parser("list", help="handle, size and download time of each entry")
     listing.add_argument("--json", action="store_true", help="print machine-readable JSON")
     verify = actions.add_parser("verify", help="load each entry (or HANDLE's) and report")
