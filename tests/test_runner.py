@@ -281,6 +281,60 @@ def test_predict_batches_streams_in_order(runners):
         list(runner.predict_batches([x[0], x[1], x[2][:3]], batch_size=2))
 
 
+def test_predict_batches_selects_outputs_as_call_does(runners):
+    runner = get_runner(runners, "tiny")
+    x = np.random.default_rng(2).normal(size=(7, 4)).astype(np.float32)
+    # as_dict=False: each batch's result is what __call__ returns for those rows.
+    parts = list(runner.predict_batches(x, batch_size=3, as_dict=False))
+    assert all(isinstance(p, np.ndarray) for p in parts)
+    np.testing.assert_allclose(np.concatenate(parts), runner(x), rtol=1e-5)
+    # The default (as_dict=True) and outputs= give dicts, as __call__ with the same arguments.
+    (everything,) = runner.predict_batches(x, batch_size=10)
+    assert sorted(everything) == sorted(runner(x, as_dict=True))
+    (chosen,) = runner.predict_batches(x, batch_size=10, outputs=["sum"])
+    assert list(chosen) == ["sum"] == list(runner(x, outputs=["sum"]))
+    np.testing.assert_allclose(chosen["sum"], runner(x, outputs=["sum"])["sum"], rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"batch_size": 0},
+        {"batch_size": -3},
+        {"batch_size": 2.5},
+        {"batch_size": True},
+        {"max_in_flight": 0},
+        {"max_in_flight": -5},
+    ],
+)
+def test_predict_batches_rejects_bad_counts_at_the_call(runners, kwargs):
+    runner = get_runner(runners, "tiny")
+    with pytest.raises(hubcore.InvalidArgumentError) as e:
+        runner.predict_batches([np.zeros(4, np.float32)], **kwargs)  # no iteration needed
+    assert type(e.value) is hubcore.InvalidArgumentError
+    assert next(iter(kwargs)) in str(e.value)
+
+
+def test_empty_path_and_bad_thread_counts():
+    errors = []
+    for load in (hubcore.Runner, hubcore.load_module_spec):
+        with pytest.raises(hubcore.Error) as e:
+            load("")
+        errors.append(type(e.value))
+    assert errors == [hubcore.ModulePathNotFoundError] * 2
+    for option in ("intra_op_threads", "inter_op_threads"):
+        with pytest.raises(hubcore.InvalidArgumentError) as e:
+            hubcore.Runner(DATA / "tiny", **{option: -1})
+        assert type(e.value) is hubcore.InvalidArgumentError and option in str(e.value)
+
+
+def test_dir_shows_only_the_public_api():
+    names = dir(hubcore)
+    assert names == sorted([*hubcore.__all__, "__version__"])
+    assert not {"Any", "annotations", "importlib", "errors", "runner"} & set(names)
+    assert all(hasattr(hubcore, name) for name in names)
+
+
 def test_predict_batches_sparse_and_ragged_rows(runners, plain_tf):
     sparse = get_runner(runners, "sparse_in")
     rows = [[0, 1.5, 0, 0, 0, 2.0], {"indices": [[3]], "values": [4.0]}]

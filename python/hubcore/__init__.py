@@ -87,4 +87,5 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    # The public API only: not this file's helpers (importlib, Any, ...) nor submodules.
+    return sorted([*__all__, "__version__"])

@@ -51,7 +51,7 @@ from hubcore._convert import (
     signature_spec,
 )
 from hubcore.batching import BatchAssembler
-from hubcore.errors import InvalidArgumentError, SignatureNotFoundError
+from hubcore.errors import InvalidArgumentError, ModulePathNotFoundError, SignatureNotFoundError
 from hubcore.module_spec import format_tags, load_module_spec, normalize_tags
 from hubcore.resolver import normalize_handle
 
@@ -85,6 +85,10 @@ class Runner:
         inter_op_threads: int | None = None,
         custom_op_libraries: Sequence[str] | None = None,
     ) -> None:
+        if not os.fspath(path):  # as load_module_spec(""): not "the current directory"
+            raise ModulePathNotFoundError("Module path '' does not exist")
+        _check_count("intra_op_threads", intra_op_threads, minimum=0)
+        _check_count("inter_op_threads", inter_op_threads, minimum=0)
         self._path = normalize_handle(path)  # URL or absolute path: pickles cross directories
         self._tags = normalize_tags(tags)
         self._options = {
@@ -162,12 +166,21 @@ class Runner:
         """
         name = self._default_signature if signature is None else self._resolve_signature(signature)
         sig = self._signatures[name]
-        feeds = self.native_inputs(inputs, sig)
-        if outputs is not None or as_dict:
-            keys = list(outputs) if outputs is not None else []
-            return convert_outputs(self._native.run(name, feeds, keys), sig)
+        keys, single = self._output_selection(sig, as_dict, outputs)
+        result = convert_outputs(self._native.run(name, self.native_inputs(inputs, sig), keys), sig)
+        return result[single] if single else result
+
+    @staticmethod
+    def _output_selection(
+        sig: SignatureSpec, as_dict: bool, outputs: Sequence[str] | None
+    ) -> tuple[list[str], str | None]:
+        """(output keys to compute, [] for all; the key to return alone, or None for a dict)."""
+        if outputs is not None:
+            return list(outputs), None
+        if as_dict:
+            return [], None
         key = default_output_key(sig)
-        return convert_outputs(self._native.run(name, feeds, [key]), sig)[key]
+        return [key], key
 
     def native_inputs(self, inputs: Any, sig: SignatureSpec) -> dict[str, list[np.ndarray]]:
         """Converts call inputs to the C++ runtime's {name: [component arrays]}."""
@@ -218,47 +231,64 @@ class Runner:
         batch_size: int = 64,
         *,
         signature: str | None = None,
+        as_dict: bool = True,
+        outputs: Sequence[str] | None = None,
         max_in_flight: int = 2,
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Iterator[Any]:
         """Streams ``rows`` through the signature ``batch_size`` rows at a time.
 
         Each row is a dict by input name (or a single value for a one-input signature) holding
-        one example without the batch dimension. Yields, per batch and in order, the dict of all
-        outputs for that batch's rows. Up to ``max_in_flight`` batches run concurrently (the GIL
-        is released while TensorFlow runs, so reading and converting overlaps with compute).
+        one example without the batch dimension. Yields one result per batch, in order. Up to
+        ``max_in_flight`` batches run concurrently (the GIL is released while TensorFlow runs,
+        so reading and converting overlaps with compute).
+
+        ``as_dict`` and ``outputs`` mean what they mean for :meth:`__call__`, but ``as_dict``
+        defaults to True here: batch jobs usually keep every output, so each result is the dict
+        of all outputs (or of those in ``outputs``) for the batch. With ``as_dict=False`` each
+        result is the batch's "default" output (or only output), exactly what ``__call__``
+        returns for the same rows.
+
+        Raises InvalidArgumentError for a ``batch_size`` or ``max_in_flight`` below 1.
         """
+        _check_count("batch_size", batch_size, minimum=1)
+        _check_count("max_in_flight", max_in_flight, minimum=1)
         name = self._default_signature if signature is None else self._resolve_signature(signature)
         sig = self._signatures[name]
+        keys, single = self._output_selection(sig, as_dict, outputs)
         assembler = BatchAssembler(sig)
 
-        def batches() -> Iterator[dict[str, list[np.ndarray]]]:
+        def batches() -> Iterator[tuple[None, dict[str, list[np.ndarray]]]]:
             for i, row in enumerate(rows):
                 assembler.add(row, f"row {i}")
                 if assembler.size >= batch_size:
-                    yield assembler.take()
+                    yield None, assembler.take()
             if assembler.size:
-                yield assembler.take()
+                yield None, assembler.take()
 
-        for _, result in self.stream_batches(name, ((None, b) for b in batches()), max_in_flight):
-            yield result
+        # A generator inside, so that bad arguments raise here, not at the first next().
+        results = self.stream_batches(name, batches(), max_in_flight, outputs=keys)
+        return (result[single] if single else result for _, result in results)
 
     def stream_batches(
         self,
         signature: str,
         batches: Iterable[tuple[Any, dict[str, list[np.ndarray]]]],
         max_in_flight: int = 2,
+        *,
+        outputs: Sequence[str] = (),
     ) -> Iterator[tuple[Any, dict[str, Any]]]:
         """Runs (tag, native feeds) pairs with up to ``max_in_flight`` in flight; yields (tag,
-        outputs) in order."""
-        if max_in_flight <= 1:
+        outputs) in order. ``outputs`` names the outputs to compute (empty: all of them)."""
+        _check_count("max_in_flight", max_in_flight, minimum=1)
+        if max_in_flight == 1:
             for tag, feeds in batches:
-                yield tag, self.run_native(signature, feeds)
+                yield tag, self.run_native(signature, feeds, outputs)
             return
         pending: collections.deque = collections.deque()
         with concurrent.futures.ThreadPoolExecutor(max_in_flight) as pool:
             try:
                 for tag, feeds in batches:
-                    pending.append((tag, pool.submit(self.run_native, signature, feeds)))
+                    pending.append((tag, pool.submit(self.run_native, signature, feeds, outputs)))
                     if len(pending) >= max_in_flight:
                         tag0, future = pending.popleft()
                         yield tag0, future.result()
@@ -279,3 +309,11 @@ class Runner:
             f"<hubcore.Runner path={self._path!r} tags={format_tags(self._tags)} "
             f"signature={self._default_signature!r}>"
         )
+
+
+def _check_count(name: str, value: int | None, minimum: int) -> None:
+    """Raises InvalidArgumentError unless ``value`` is None or an integer >= ``minimum``."""
+    if value is None and name.endswith("threads"):
+        return
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise InvalidArgumentError(f"{name} must be an integer >= {minimum}, got {value!r}")
