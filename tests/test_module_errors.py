@@ -237,3 +237,34 @@ def test_state_op_with_two_outputs_fails_instantiation():
     with tf.Graph().as_default():
         with pytest.raises(RuntimeError, match="Stateful op cache .* has 2 outputs, expected 1"):
             hub.Module(spec)
+
+
+@pytest.mark.parametrize(
+    ("kernel", "message"),
+    [
+        (
+            np.zeros([4, 3], np.float64),
+            "is float32 but the checkpoint entry 'dense/kernel'.* holds float64",
+        ),
+        (np.zeros([5, 3], np.float32), "Shape of variable 'dense/kernel' .* does not match"),
+    ],
+    ids=["dtype", "shape"],
+)
+def test_module_and_runner_check_checkpoint_dtype_and_shape(tmp_path, kernel, message):
+    """hub.Module and hubcore.Runner restore through the same code, with the same checks."""
+    import shutil
+
+    module_dir = tmp_path / "tiny"
+    shutil.copytree(DATA / "tiny", module_dir)
+    with tf.Graph().as_default():
+        v1.Variable(kernel, name="dense/kernel")
+        v1.Variable(np.zeros([3], np.float32), name="dense/bias")
+        with v1.Session() as session:
+            session.run(v1.global_variables_initializer())
+            v1.train.Saver().save(
+                session, str(module_dir / "variables" / "variables"), write_meta_graph=False
+            )
+    with pytest.raises(hub.CorruptModuleError, match=message):
+        hub.Runner(module_dir)
+    with tf.Graph().as_default(), pytest.raises(hub.CorruptModuleError, match=message):
+        hub.Module(str(module_dir))

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "module_spec_data.h"
+#include "restore_ops.h"
 #include "tensorflow/c/c_api.h"
 #include "tensorflow/c/tf_tstring.h"
 #include "tensorflow/core/framework/graph.pb.h"
@@ -306,31 +307,9 @@ Status CheckOpsRegistered(const tensorflow::GraphDef& graph_def, TF_Graph* graph
   return Status::OK();
 }
 
-tensorflow::NodeDef* AddConst(tensorflow::GraphDef* g, const std::string& name,
-                              const std::vector<std::string>& values, bool scalar) {
-  tensorflow::NodeDef* n = g->add_node();
-  n->set_name(name);
-  n->set_op("Const");
-  (*n->mutable_attr())["dtype"].set_type(tensorflow::DT_STRING);
-  tensorflow::TensorProto* t = (*n->mutable_attr())["value"].mutable_tensor();
-  t->set_dtype(tensorflow::DT_STRING);
-  if (!scalar) t->mutable_tensor_shape()->add_dim()->set_size(static_cast<int64_t>(values.size()));
-  for (const auto& v : values) t->add_string_val(v);
-  return n;
-}
-
-std::string SliceSpec(const std::vector<int64_t>& full_shape, const VariablePartition& part) {
-  std::ostringstream out;
-  for (int64_t d : full_shape) out << d << " ";
-  for (size_t i = 0; i < part.offset.size(); ++i) {
-    if (i) out << ":";
-    out << part.offset[i] << "," << part.shape[i];
-  }
-  return out.str();
-}
-
-// Adds RestoreV2 + assign nodes for every variable of the variant; returns the NoOp's name in
-// `*restore_op` ("" when there is nothing to restore).
+// Adds the restore ops (restore_ops.h) for every variable of the variant and a NoOp running
+// all their assigns; returns the NoOp's name in `*restore_op` ("" when there is nothing to
+// restore).
 Status AddRestoreNodes(const internal::ModuleSpecData& data, const GraphVariant& variant,
                        tensorflow::GraphDef* graph_def, std::string* restore_op) {
   restore_op->clear();
@@ -338,9 +317,6 @@ Status AddRestoreNodes(const internal::ModuleSpecData& data, const GraphVariant&
   if (data.checkpoint_prefix.empty()) {
     return DataLoss("Module " + data.path + " has variables but no checkpoint");
   }
-  std::unordered_map<std::string, const CheckpointEntry*> entries;
-  for (const auto& e : data.checkpoint_entries) entries[e.key] = &e;
-
   std::unordered_set<std::string> node_names;
   for (const auto& n : graph_def->node()) node_names.insert(n.name());
   std::string prefix = kRestorePrefix;
@@ -348,66 +324,36 @@ Status AddRestoreNodes(const internal::ModuleSpecData& data, const GraphVariant&
     prefix = std::string(kRestorePrefix) + "_" + std::to_string(k);
   }
 
-  struct Target {
-    std::string node;
-    bool resource;
-    int dtype;
-  };
-  std::vector<std::string> names, slices;
-  std::vector<Target> targets;
+  std::vector<internal::RestoreTarget> targets;
   for (const VariableInfo& var : variant.variables) {
-    auto it = entries.find(var.name);
-    if (it == entries.end()) {
-      return DataLoss("Module " + data.path + ": variable '" + var.name +
-                      "' is missing from the checkpoint " + data.checkpoint_prefix);
-    }
-    if (it->second->dtype != var.dtype) {
-      return DataLoss("Module " + data.path + ": variable '" + var.name + "' is " +
-                      DataTypeName(var.dtype) + " but the checkpoint holds " +
-                      DataTypeName(it->second->dtype));
-    }
+    internal::RestoreTarget target;
+    target.resource = var.resource;
+    target.dtype = var.dtype;
+    target.checkpoint_key = var.name;
+    target.shape = var.shape;
+    target.sliced = !var.partitions.empty();
     if (var.partitions.empty()) {
-      names.push_back(var.name);
-      slices.emplace_back();
-      targets.push_back({var.name, var.resource, var.dtype});
-    } else {
-      for (const VariablePartition& part : var.partitions) {
-        names.push_back(var.name);
-        slices.push_back(SliceSpec(var.shape, part));
-        targets.push_back({part.node_name, var.resource, var.dtype});
-      }
+      target.variable = var.name;
+      target.assign_name = prefix + "/assign_" + std::to_string(targets.size());
+      targets.push_back(std::move(target));
+      continue;
+    }
+    for (const VariablePartition& part : var.partitions) {
+      internal::RestoreTarget slice = target;
+      slice.variable = part.node_name;
+      slice.slice = internal::SliceSpec(var.shape, part.offset, part.shape);
+      slice.assign_name = prefix + "/assign_" + std::to_string(targets.size());
+      targets.push_back(std::move(slice));
     }
   }
-  AddConst(graph_def, prefix + "/prefix", {data.checkpoint_prefix}, true);
-  AddConst(graph_def, prefix + "/tensor_names", names, false);
-  AddConst(graph_def, prefix + "/shape_and_slices", slices, false);
-  tensorflow::NodeDef* restore = graph_def->add_node();
-  restore->set_name(prefix + "/RestoreV2");
-  restore->set_op("RestoreV2");
-  restore->add_input(prefix + "/prefix");
-  restore->add_input(prefix + "/tensor_names");
-  restore->add_input(prefix + "/shape_and_slices");
-  auto* dtypes = (*restore->mutable_attr())["dtypes"].mutable_list();
-  for (const Target& t : targets) dtypes->add_type(static_cast<tensorflow::DataType>(t.dtype));
-
+  HUBCORE_RETURN_IF_ERROR(
+      internal::CheckRestoreTargets(targets, internal::IndexCheckpoint(data.checkpoint_entries),
+                                    data.checkpoint_prefix, "module " + data.path));
+  internal::AddRestoreOps(prefix + "/RestoreV2", data.checkpoint_prefix, targets, graph_def);
   tensorflow::NodeDef* all = graph_def->add_node();
   all->set_name(prefix + "/restore_all");
   all->set_op("NoOp");
-  for (size_t i = 0; i < targets.size(); ++i) {
-    tensorflow::NodeDef* assign = graph_def->add_node();
-    assign->set_name(prefix + "/assign_" + std::to_string(i));
-    const auto dtype = static_cast<tensorflow::DataType>(targets[i].dtype);
-    if (targets[i].resource) {
-      assign->set_op("AssignVariableOp");
-      (*assign->mutable_attr())["dtype"].set_type(dtype);
-    } else {
-      assign->set_op("Assign");
-      (*assign->mutable_attr())["T"].set_type(dtype);
-    }
-    assign->add_input(targets[i].node);
-    assign->add_input(prefix + "/RestoreV2:" + std::to_string(i));
-    all->add_input("^" + assign->name());
-  }
+  for (const auto& target : targets) all->add_input("^" + target.assign_name);
   *restore_op = all->name();
   return Status::OK();
 }

@@ -1,0 +1,143 @@
+// Copyright 2026 The hubcore Authors. SPDX-License-Identifier: Apache-2.0
+//
+// Variant analysis for the graph rewriter: everything about a graph variant that does not depend
+// on the instance or apply scopes (node index, edges, state ops, assets), computed once per
+// variant, and the node-level helpers the state and apply graphs share (closures, prefixing,
+// colocation rewriting).
+#ifndef HUBCORE_SRC_VARIANT_INDEX_H_
+#define HUBCORE_SRC_VARIANT_INDEX_H_
+
+#include <algorithm>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "hubcore/module_spec.h"
+#include "hubcore/status.h"
+#include "module_spec_data.h"
+#include "tensorflow/core/framework/graph.pb.h"
+#include "tensorflow/core/framework/node_def.pb.h"
+#include "tensorflow/core/protobuf/meta_graph.pb.h"
+
+namespace hubcore::internal {
+
+constexpr char kColocationAttr[] = "_class";
+constexpr char kColocationPrefix[] = "loc:@";
+constexpr char kSharedName[] = "shared_name";
+// Shape annotations from export_meta_graph: advisory only (TF re-infers shapes on import), and
+// a sizeable share of every imported node's memory, so they are not copied.
+constexpr char kOutputShapes[] = "_output_shapes";
+
+// One parsed input of a node: the producing node index and output (-1 for a control input).
+struct Edge {
+  int node;
+  int index;
+};
+
+// Everything about a variant that does not depend on scopes; built once.
+struct VariantIndex {
+  const tensorflow::MetaGraphDef* meta = nullptr;
+  const GraphVariant* variant = nullptr;
+  std::unordered_map<std::string, int> node_index;
+  std::vector<std::vector<Edge>> inputs;  // Per node.
+  std::vector<char> is_state;
+  std::vector<int> asset_nodes;
+  Status error;  // Set when the variant cannot be instantiated at all.
+
+  const tensorflow::NodeDef& node(int i) const { return meta->graph_def().node(i); }
+
+  int Find(const std::string& tensor_or_op, int* index = nullptr) const {
+    std::string name;
+    int idx;
+    ParseTensorName(tensor_or_op, &name, &idx);
+    if (index) *index = idx;
+    auto it = node_index.find(name);
+    return it == node_index.end() ? -1 : it->second;
+  }
+
+  const tensorflow::CollectionDef* Collection(const std::string& key) const {
+    auto it = meta->collection_def().find(key);
+    return it == meta->collection_def().end() ? nullptr : &it->second;
+  }
+};
+
+// Indexes `meta` (the MetaGraphDef of `variant`). kDataLoss for a dangling input or asset; a
+// variant that parses but cannot be instantiated (a state op with != 1 outputs) gets
+// `index->error` instead.
+Status BuildIndex(const tensorflow::MetaGraphDef& meta, const GraphVariant& variant,
+                  VariantIndex* index);
+
+// Marks the transitive closure of `roots` in `keep`. `stop(node, index)` returns true for an
+// edge that must not be followed (a mapped tensor); control edges have index -1.
+template <typename Stop>
+void Closure(const VariantIndex& index, const std::vector<int>& roots, std::vector<char>* keep,
+             Stop stop) {
+  std::vector<int> stack;
+  for (int r : roots) {
+    if (!(*keep)[r]) {
+      (*keep)[r] = 1;
+      stack.push_back(r);
+    }
+  }
+  while (!stack.empty()) {
+    const int n = stack.back();
+    stack.pop_back();
+    for (const Edge& e : index.inputs[n]) {
+      if ((*keep)[e.node] || stop(e.node, e.index)) continue;
+      (*keep)[e.node] = 1;
+      stack.push_back(e.node);
+    }
+  }
+}
+
+// Serialized CondContextDef / WhileContextDef entries of collection `key` whose values touch a
+// kept node; their own tensors are added to `extra_roots`.
+void CollectContexts(const VariantIndex& index, const std::string& key,
+                     const std::vector<char>& keep, std::vector<std::string>* out,
+                     std::vector<int>* extra_roots);
+
+inline std::string Join(const std::string& scope, const std::string& name) {
+  return scope.empty() ? name : scope + "/" + name;
+}
+
+inline std::string TensorName(const std::string& node, int index) {
+  return node + ":" + std::to_string(index);
+}
+
+// Prefixes a non-empty `shared_name` attribute with `scope`.
+void PrefixSharedName(const std::string& scope, tensorflow::NodeDef* node);
+
+// Rewrites the `_class` colocation list of `node` with `map(X)` for each "loc:@X" entry
+// (an empty result drops the entry; the attribute goes away when nothing is left).
+template <typename Map>
+void RewriteColocation(tensorflow::NodeDef* node, Map map) {
+  auto it = node->mutable_attr()->find(kColocationAttr);
+  if (it == node->mutable_attr()->end()) return;
+  std::vector<std::string> result;
+  for (const auto& entry : it->second.list().s()) {
+    if (entry.rfind(kColocationPrefix, 0) != 0) {
+      result.push_back(entry);
+      continue;
+    }
+    for (auto& mapped : map(entry.substr(sizeof(kColocationPrefix) - 1))) {
+      if (std::find(result.begin(), result.end(), mapped) == result.end()) {
+        result.push_back(std::move(mapped));
+      }
+    }
+  }
+  if (result.empty()) {
+    node->mutable_attr()->erase(it);
+    return;
+  }
+  auto* list = it->second.mutable_list();
+  list->clear_s();
+  for (auto& s : result) list->add_s(std::move(s));
+}
+
+// Copies the versions and the function library (when there is one).
+void CopyGraphHeader(const tensorflow::GraphDef& from, tensorflow::GraphDef* to);
+
+}  // namespace hubcore::internal
+
+#endif  // HUBCORE_SRC_VARIANT_INDEX_H_
