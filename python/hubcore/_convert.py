@@ -149,13 +149,18 @@ def signature_spec(info: Any) -> SignatureSpec:
 # ---- input conversion -----------------------------------------------------------------------
 
 
+def contiguous(arr: np.ndarray) -> np.ndarray:
+    """``arr`` in C order, 0-d arrays included (np.ascontiguousarray makes those 1-d)."""
+    return arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
+
+
 def to_array(value: Any, spec: ValueSpec, where: str, dtype: np.dtype | None = None) -> np.ndarray:
     """``value`` as a C-contiguous array of ``spec``'s dtype (or ``dtype``), or a clear error."""
     want = spec.dtype if dtype is None else dtype
     if want == np.dtype(object):
         if isinstance(value, np.ndarray):
             if value.dtype.kind in "SO":
-                return np.ascontiguousarray(value)
+                return contiguous(value)
             if value.dtype.kind == "U":
                 return np.char.encode(value, "utf-8")
             raise InvalidArgumentError(f"{where} expects strings, got a {value.dtype} array")
@@ -176,7 +181,7 @@ def to_array(value: Any, spec: ValueSpec, where: str, dtype: np.dtype | None = N
             got = "strings" if arr.dtype.kind in "OSU" else arr.dtype.name
             raise InvalidArgumentError(f"{where} expects {want.name}, got {got}")
         arr = arr.astype(want)
-    return np.ascontiguousarray(arr)
+    return contiguous(arr)
 
 
 def _short(e: Exception) -> str:

@@ -182,7 +182,7 @@ class _RunBatchDoFn(beam.DoFn):
             )
             self._runner = self._shared_handle.acquire(self._load, tag=tag)
         runner = self._runner
-        self._sig: SignatureSpec = runner.signatures[runner.signature]
+        self._sig: SignatureSpec = runner.signatures[runner.resolve_signature(self._signature)]
         if self._outputs is not None:
             unknown = [k for k in self._outputs if k not in self._sig.outputs]
             if unknown:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import dataclasses
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -70,7 +71,9 @@ class Runner:
     Args:
       path: the module: a directory, archive or URL (see :func:`hubcore.resolve`).
       tags: the graph variant's tags; None or empty selects the untagged variant.
-      signature: the default signature for calls ("default" when None).
+      signature: the default signature for calls. When None: "default", else the only
+        signature; a module with several signatures and no "default" loads, and its calls must
+        name one.
       intra_op_threads, inter_op_threads: TensorFlow session thread pools (None: TF's choice).
       custom_op_libraries: shared libraries with custom ops, loaded before the graph.
     """
@@ -107,7 +110,9 @@ class Runner:
         )
         self._signatures = {s.name: signature_spec(s) for s in self._native.signatures}
         self._signature = signature
-        self._default_signature = self._resolve_signature(signature)
+        self._default_signature = (
+            self._implicit_signature() if signature is None else self.resolve_signature(signature)
+        )
 
     # ---- description ------------------------------------------------------------------------
 
@@ -120,8 +125,10 @@ class Runner:
         return self._tags
 
     @property
-    def signature(self) -> str:
-        """The signature calls use when they name none."""
+    def signature(self) -> str | None:
+        """The signature calls use when they name none: the one given at construction, else
+        "default", else the only signature; None for a module with several signatures and no
+        "default" (calls must then pass ``signature=``, as with ``hub.Module``)."""
         return self._default_signature
 
     @property
@@ -129,16 +136,26 @@ class Runner:
         """Every signature of the loaded variant, with its inputs and outputs."""
         return dict(self._signatures)
 
-    def _resolve_signature(self, name: str | None) -> str:
+    def _implicit_signature(self) -> str | None:
+        if "default" in self._signatures or not self._signatures:
+            return "default"
+        if len(self._signatures) == 1:
+            (name,) = self._signatures
+            return name
+        return None
+
+    def resolve_signature(self, name: str | None = None) -> str:
+        """The signature a call with ``signature=name`` runs; raises SignatureNotFoundError,
+        naming the module's signatures, for an unknown name or when none applies."""
+        known = ", ".join(repr(s) for s in self._signatures) or "none"
         if name is None:
-            if "default" in self._signatures or not self._signatures:
-                name = "default"
-            elif len(self._signatures) == 1:
-                (name,) = self._signatures
-            else:
-                name = "default"
+            name = self._default_signature
+            if name is None:
+                raise SignatureNotFoundError(
+                    f"{self._path} has no 'default' signature in meta graph "
+                    f"{format_tags(self._tags)}; pass signature= one of: {known}"
+                )
         if name not in self._signatures:
-            known = ", ".join(repr(s) for s in self._signatures) or "none"
             raise SignatureNotFoundError(
                 f"Signature '{name}' is missing from meta graph {format_tags(self._tags)} of "
                 f"{self._path}. Signatures: {known}"
@@ -164,7 +181,7 @@ class Runner:
             the "default" output (or the only one).
           outputs: output names to compute (implies a dict result).
         """
-        name = self._default_signature if signature is None else self._resolve_signature(signature)
+        name = self.resolve_signature(signature)
         sig = self._signatures[name]
         keys, single = self._output_selection(sig, as_dict, outputs)
         result = convert_outputs(self._native.run(name, self.native_inputs(inputs, sig), keys), sig)
@@ -234,13 +251,17 @@ class Runner:
         as_dict: bool = True,
         outputs: Sequence[str] | None = None,
         max_in_flight: int = 2,
+        scalars: Mapping[str, Any] | None = None,
     ) -> Iterator[Any]:
         """Streams ``rows`` through the signature ``batch_size`` rows at a time.
 
         Each row is a dict by input name (or a single value for a one-input signature) holding
-        one example without the batch dimension. Yields one result per batch, in order. Up to
-        ``max_in_flight`` batches run concurrently (the GIL is released while TensorFlow runs,
-        so reading and converting overlaps with compute).
+        one example without the batch dimension. An input of shape ``()`` (a scalar such as a
+        ``scale``) has no batch dimension, so it is per call, not per row: pass it in
+        ``scalars`` ({name: value}) and leave it out of the rows; every batch gets that value.
+        Yields one result per batch, in order. Up to ``max_in_flight`` batches run concurrently
+        (the GIL is released while TensorFlow runs, so reading and converting overlaps with
+        compute).
 
         ``as_dict`` and ``outputs`` mean what they mean for :meth:`__call__`, but ``as_dict``
         defaults to True here: batch jobs usually keep every output, so each result is the dict
@@ -248,26 +269,55 @@ class Runner:
         result is the batch's "default" output (or only output), exactly what ``__call__``
         returns for the same rows.
 
-        Raises InvalidArgumentError for a ``batch_size`` or ``max_in_flight`` below 1.
+        Raises InvalidArgumentError for a ``batch_size`` or ``max_in_flight`` below 1, or for
+        missing or unknown ``scalars``.
         """
         _check_count("batch_size", batch_size, minimum=1)
         _check_count("max_in_flight", max_in_flight, minimum=1)
-        name = self._default_signature if signature is None else self._resolve_signature(signature)
+        name = self.resolve_signature(signature)
         sig = self._signatures[name]
         keys, single = self._output_selection(sig, as_dict, outputs)
-        assembler = BatchAssembler(sig)
+        scalar_feeds = self._scalar_feeds(sig, scalars or {})
+        assembler = BatchAssembler(
+            dataclasses.replace(
+                sig, inputs={k: v for k, v in sig.inputs.items() if k not in scalar_feeds}
+            )
+        )
 
         def batches() -> Iterator[tuple[None, dict[str, list[np.ndarray]]]]:
             for i, row in enumerate(rows):
                 assembler.add(row, f"row {i}")
                 if assembler.size >= batch_size:
-                    yield None, assembler.take()
+                    yield None, {**assembler.take(), **scalar_feeds}
             if assembler.size:
-                yield None, assembler.take()
+                yield None, {**assembler.take(), **scalar_feeds}
 
         # A generator inside, so that bad arguments raise here, not at the first next().
         results = self.stream_batches(name, batches(), max_in_flight, outputs=keys)
         return (result[single] if single else result for _, result in results)
+
+    @staticmethod
+    def _scalar_feeds(
+        sig: SignatureSpec, scalars: Mapping[str, Any]
+    ) -> dict[str, list[np.ndarray]]:
+        """Native feeds for the shape-() inputs, which predict_batches takes per call."""
+        wanted = {k for k, spec in sig.inputs.items() if spec.kind == "dense" and spec.shape == ()}
+        unknown = sorted(set(scalars) - wanted)
+        if unknown:
+            raise InvalidArgumentError(
+                f"scalars: signature '{sig.name}' has no scalar (shape ()) input {unknown[0]!r}; "
+                f"its scalar inputs: {sorted(wanted)}"
+            )
+        missing = sorted(wanted - set(scalars))
+        if missing:
+            raise InvalidArgumentError(
+                f"Signature '{sig.name}' has scalar (shape ()) inputs {missing}, which are per "
+                "call, not per row: pass them as predict_batches(..., scalars={name: value})"
+            )
+        return {
+            key: input_components(value, sig.inputs[key], f"Scalar input '{key}' of '{sig.name}'")
+            for key, value in scalars.items()
+        }
 
     def stream_batches(
         self,

@@ -105,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
     done = 0
     try:
         runner = Runner(args.module, args.tags, args.signature, intra_op_threads=args.threads)
-        sig = runner.signatures[runner.signature]
+        signature = runner.resolve_signature(args.signature)
+        sig = runner.signatures[signature]
         source.prepare(sig)
         writer = batch_io.output_writer(out, output_format, sig.outputs)
         if not args.quiet and sys.stderr.isatty():
@@ -114,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
             progress = tqdm(total=source.total, unit=" rows", dynamic_ncols=True, leave=False)
         start = time.perf_counter()
         stream = runner.stream_batches(
-            runner.signature, source.batches(args.batch_size), max_in_flight=args.in_flight
+            signature, source.batches(args.batch_size), max_in_flight=args.in_flight
         )
         for n, outputs in stream:
             writer.write(outputs, n)
