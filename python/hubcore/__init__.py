@@ -52,6 +52,7 @@ _LAZY = {
     "EagerModule": "hubcore.eager_module",
     "resolve": "hubcore.resolver",
     "set_http_headers_hook": "hubcore.download",
+    "KerasLayer": "hubcore.keras_layer",
 }
 
 __all__ = [
