@@ -1,7 +1,8 @@
 """``python tests/cli_entry.py ARGS`` runs the hubcore CLI as ``python -m hubcore`` would, but
 against the in-tree build when HUBCORE_BUILD_DIR is set (see conftest.py). Tests start it as a
 subprocess through ``conftest.cli_command()`` when they need real pipes, FIFOs or file
-descriptors."""
+descriptors. ``python tests/cli_entry.py --exec SCRIPT`` runs a Python script against that build
+instead (documentation snippets)."""
 
 import glob
 import importlib.util
@@ -20,6 +21,11 @@ if _build:
         sys.modules["hubcore._core"] = _mod
         _spec.loader.exec_module(_mod)
 
-from hubcore.cli import main  # noqa: E402
+if sys.argv[1:2] == ["--exec"]:
+    import runpy
 
-sys.exit(main(sys.argv[1:]))
+    runpy.run_path(sys.argv[2], run_name="__main__")
+else:
+    from hubcore.cli import main
+
+    sys.exit(main(sys.argv[1:]))
