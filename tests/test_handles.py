@@ -666,4 +666,26 @@ def test_handle_normalization_and_schemes(tmp_path):
     assert resolver.url_scheme("/a/b") is None and resolver.url_scheme("C:\\x") is None
     assert resolver.normalize_handle("gs://b/m") == "gs://b/m"
     assert resolver.normalize_handle("rel") == os.path.abspath("rel")
+    with pytest.raises(hubcore.ModulePathNotFoundError):
+        hubcore.Runner("")  # not the current directory: the same error as load_module_spec("")
     assert archive.DEFAULT_MAX_DEPTH == 64
+
+
+# ---- docs/handles.md ----------------------------------------------------------------------------
+
+
+def doc_snippets() -> list[str]:
+    text = (ROOT / "docs" / "handles.md").read_text()
+    return [block.split("```", 1)[0] for block in text.split("```python\n")[1:]]
+
+
+def test_doc_snippets_run(tmp_path, capsys):
+    from hubcore import examples
+
+    example = examples.write_example("text-embedding", tmp_path / "hubcore-example")
+    serve, hook = doc_snippets()
+    exec(compile(serve.replace("/tmp/hubcore-example", str(example)), "handles.md", "exec"), {})
+    resolved, shape = capsys.readouterr().out.split("\n")[:2]
+    assert Path(resolved).parent == Path(os.environ["HUBCORE_CACHE_DIR"]) and shape == "(1, 16)"
+    exec(compile(hook, "handles.md", "exec"), {})
+    assert download._headers_hook is None

@@ -85,7 +85,9 @@ def normalize_handle(handle: str | os.PathLike[str]) -> str:
     handle = os.fspath(handle)
     if not isinstance(handle, str):
         raise InvalidArgumentError(f"a module handle must be a str path or URL, got {handle!r}")
-    return handle if url_scheme(handle) else os.path.abspath(handle)
+    if not handle or url_scheme(handle):
+        return handle  # "" stays "": not a module, rather than the current directory
+    return os.path.abspath(handle)
 
 
 def cached_entry(handle: str) -> str:
