@@ -309,3 +309,24 @@ def test_no_tensorflow_noise_from_any_command(tmp_path):
 def test_help_runs_without_a_module():
     result = subprocess.run([*cli_command(), "run", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "--in-flight" in result.stdout and result.stderr == ""
+
+
+def test_own_descriptor_paths_write_through_the_descriptor(tmp_path, x_jsonl, want):
+    # `hubcore run ... -o /proc/self/fd/1 >> log` appends to the log: nothing is truncated or
+    # replaced. (/dev/stdout takes the same path; the test does not write to the real one.)
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"default": "earlier line"}\n')
+    with open(log, "a") as stdout:
+        argv = ["run", str(DATA / "tiny"), "-i", str(x_jsonl), "-o", "/proc/self/fd/1", "-q"]
+        result = subprocess.run(
+            [*cli_command(), *argv, "--output-format", "jsonl"],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 0, result.stderr
+    earlier, *rows = defaults(log.read_text())
+    assert earlier == "earlier line"
+    np.testing.assert_allclose(rows, want, rtol=1e-5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.jsonl", "x.jsonl"]

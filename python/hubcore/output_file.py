@@ -6,8 +6,9 @@ removed by :meth:`OutputFile.abort`, so a failed run leaves the old file (or not
 Everything else is written in place, because replacing it would destroy it:
 
 - a symlink is followed: its target is replaced or written, the link itself stays;
-- devices (``/dev/null``), FIFOs, ``/dev/stdout`` and other ``/dev/`` or ``/proc/`` paths are
-  opened and written, never renamed over;
+- devices (``/dev/null``), FIFOs and other ``/dev/`` or ``/proc/`` paths are opened and written,
+  never renamed over; ``/dev/stdout``, ``/dev/stderr``, ``/dev/fd/N`` and ``/proc/self/fd/N`` write
+  to the process's own descriptor, so ``>> log`` appends instead of truncating the log;
 - a Unix socket is connected to and written;
 - ``-`` is standard output.
 
@@ -17,6 +18,7 @@ A directory is refused. Every check runs when the file is opened, before any wor
 from __future__ import annotations
 
 import os
+import re
 import socket
 import stat
 import sys
@@ -32,6 +34,9 @@ STDIO = "-"
 # Paths under these are special files or links to them (/dev/stdout -> /proc/self/fd/1), even
 # when they resolve to a regular file: a shell redirection's file must be written, not replaced.
 _SPECIAL_ROOTS = ("/dev/", "/proc/")
+# Names of this process's open descriptors: written through a duplicate of the descriptor.
+_OWN_DESCRIPTORS = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
+_FD_PATH = re.compile(r"^/(?:dev/fd|proc/self/fd|proc/(\d+)/fd)/(\d+)$")
 
 
 class OutputFile:
@@ -64,7 +69,14 @@ class OutputFile:
             st = None
         if st is not None and stat.S_ISDIR(st.st_mode):
             raise InvalidArgumentError(f"Output {path} is a directory; name a file to write")
-        special = os.path.abspath(path).startswith(_SPECIAL_ROOTS)
+        absolute = os.path.abspath(path)
+        descriptor = _OWN_DESCRIPTORS.get(absolute)
+        m = _FD_PATH.match(absolute)
+        if descriptor is None and m and m.group(1) in (None, str(os.getpid())):
+            descriptor = int(m.group(2))
+        if descriptor is not None:
+            return os.fdopen(os.dup(descriptor), mode, **_text_args(mode))
+        special = absolute.startswith(_SPECIAL_ROOTS)
         if st is not None and (special or not stat.S_ISREG(st.st_mode)):
             if stat.S_ISSOCK(st.st_mode):
                 return _connect(path, mode)
