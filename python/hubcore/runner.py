@@ -52,7 +52,7 @@ from hubcore._convert import (
     signature_spec,
 )
 from hubcore.batching import BatchAssembler
-from hubcore.errors import InvalidArgumentError, ModulePathNotFoundError, SignatureNotFoundError
+from hubcore.errors import InvalidArgumentError, SignatureNotFoundError
 from hubcore.module_spec import format_tags, load_module_spec, normalize_tags
 from hubcore.resolver import normalize_handle
 
@@ -88,8 +88,6 @@ class Runner:
         inter_op_threads: int | None = None,
         custom_op_libraries: Sequence[str] | None = None,
     ) -> None:
-        if not os.fspath(path):  # as load_module_spec(""): not "the current directory"
-            raise ModulePathNotFoundError("Module path '' does not exist")
         _check_count("intra_op_threads", intra_op_threads, minimum=0)
         _check_count("inter_op_threads", inter_op_threads, minimum=0)
         self._path = normalize_handle(path)  # URL or absolute path: pickles cross directories
