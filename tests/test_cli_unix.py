@@ -257,13 +257,13 @@ def test_run_with_tags_before_the_module(tmp_path):
     np.testing.assert_allclose(np.load(out)["default"], want, rtol=1e-5)
 
 
-def _actions(parser: argparse.ArgumentParser):
+def _actions(parser: argparse.ArgumentParser, prefix: str = "hubcore"):
+    """(name, action, parser) for every action of ``parser`` and its subcommands, recursively."""
     for action in parser._actions:
+        yield f"{prefix} {action.dest}", action, parser
         if isinstance(action, argparse._SubParsersAction):
             for name, sub in action.choices.items():
-                yield from ((f"{name} {a.dest}", a, sub) for a in sub._actions)
-        else:
-            yield action.dest, action, parser
+                yield from _actions(sub, f"{prefix} {name}")
 
 
 def test_every_option_has_help_and_none_points_at_python_modules():
@@ -279,7 +279,7 @@ def test_every_option_has_help_and_none_points_at_python_modules():
 # ---- no TensorFlow noise ------------------------------------------------------------------------
 
 
-def test_no_tensorflow_noise_from_any_command(tmp_path):
+def test_no_tensorflow_noise_from_any_command(tmp_path, monkeypatch):
     def run(*argv: str) -> subprocess.CompletedProcess:
         env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
         return subprocess.run(
@@ -299,6 +299,9 @@ def test_no_tensorflow_noise_from_any_command(tmp_path):
     (tmp_path / "s.txt").write_text("hello world\n")
     ran = run("run", str(tmp_path / "m"), "-i", str(tmp_path / "s.txt"), "-o", "-", "-q")
     assert ran.returncode == 0 and ran.stderr == "" and len(defaults(ran.stdout)) == 1
+    monkeypatch.setenv("HUBCORE_CACHE_DIR", str(tmp_path / "cache"))
+    cached = run("cache", "list")
+    assert cached.returncode == 0 and cached.stderr == ""
     failed = run("show", str(tmp_path / "nowhere"))
     assert failed.returncode == 1
     assert failed.stderr.splitlines() == [

@@ -52,7 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
         version=f"%(prog)s {__version__}",
         help="print hubcore's version and exit",
     )
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    subparsers = parser.add_subparsers(
+        dest="command",
+        required=True,
+        metavar="COMMAND",
+        help="what to do (hubcore COMMAND --help describes its options)",
+    )
     for name in COMMANDS:
         importlib.import_module(f"hubcore.commands.{name}").add_parser(subparsers)
     return parser
