@@ -53,6 +53,7 @@ _LAZY = {
     "resolve": "hubcore.resolver",
     "set_http_headers_hook": "hubcore.download",
     "KerasLayer": "hubcore.keras_layer",
+    "export_tf2": "hubcore.tf2_export",
 }
 
 __all__ = [

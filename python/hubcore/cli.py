@@ -1,4 +1,4 @@
-"""The ``hubcore`` command line: ``hubcore show|run|export-serving|example|cache ...``.
+"""The ``hubcore`` command line: ``hubcore show|run|export-serving|export-tf2|example|cache ...``.
 
 argparse (standard library) parses the arguments: subcommands, help and errors need nothing more,
 and it adds no dependency. Each subcommand lives in ``hubcore.commands.<name>`` and provides
@@ -22,11 +22,11 @@ from hubcore.errors import Error
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 # Subcommand modules, in the order `hubcore --help` lists them.
-COMMANDS = ["show", "example", "run", "export_serving", "cache"]
+COMMANDS = ["show", "example", "run", "export_serving", "export_tf2", "cache"]
 
 
 # Subcommands that build graphs with TensorFlow's Python API (the others use only hubcore._core).
-_NEEDS_TENSORFLOW = {"example", "export-serving"}
+_NEEDS_TENSORFLOW = {"example", "export-serving", "export-tf2"}
 
 
 def _load_native_quietly(modules: list[str]) -> None:

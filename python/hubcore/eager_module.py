@@ -89,8 +89,7 @@ class EagerModule(tf.Module):
             self._resource_list = list(self._resources.values())
             for resource in self._resource_list:
                 resource.initialize()
-        self._functions: dict[tuple[str, bool], Any] = {}
-        self._losses_function: Any = None
+        self._cache = _FunctionCache()
         self.signatures = _Signatures(self)
 
     # ---- state -----------------------------------------------------------------------------------
@@ -119,13 +118,13 @@ class EagerModule(tf.Module):
         return [lambda i=i: self._regularization_function()[str(i)][0] for i in range(count)]
 
     def _regularization_function(self) -> Any:
-        if self._losses_function is None:
+        if self._cache.losses is None:
             tags = self._train_tags or self._tags
             form = self._builder.build_regularization_losses(set(tags))
-            self._losses_function = tf.function(
+            self._cache.losses = tf.function(
                 lambda: self._apply_form(form, {}), autograph=False
             ).get_concrete_function()
-        return self._losses_function()
+        return self._cache.losses()
 
     def asset(self, path: str) -> tf.saved_model.Asset:
         """The trackable asset for the module file at ``path`` (created once)."""
@@ -183,7 +182,7 @@ class EagerModule(tf.Module):
         """The ConcreteFunction of ``signature`` (of the train variant if ``training``)."""
         tags = self._train_tags if training and self._train_tags else self._tags
         key = (signature, tags != self._tags)
-        function = self._functions.get(key)
+        function = self._cache.signatures.get(key)
         if function is not None:
             return function
         sig = self._spec.signature(signature, tags)  # SignatureNotFoundError naming the known.
@@ -219,7 +218,7 @@ class EagerModule(tf.Module):
             input_signature=[input_infos[key].type_spec for key in keys],
             autograph=False,
         ).get_concrete_function()
-        self._functions[key] = function
+        self._cache.signatures[key] = function
         return function
 
     def __call__(
@@ -291,6 +290,15 @@ def _pack(info: Any, tensors: list[tf.Tensor]) -> Any:
     if info.is_composite:
         return tf.nest.pack_sequence_as(info.type_spec, tensors, expand_composites=True)
     return tensors[0]
+
+
+class _FunctionCache:
+    """Traced functions of an EagerModule, kept out of TF's object tracking (they are rebuilt
+    from the module, never saved as its children)."""
+
+    def __init__(self) -> None:
+        self.signatures: dict[tuple[str, bool], Any] = {}
+        self.losses: Any = None
 
 
 class _Signatures(Mapping[str, Any]):

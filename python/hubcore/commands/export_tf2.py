@@ -1,0 +1,41 @@
+"""``hubcore export-tf2 MODULE OUT``: write a module as a TF2 SavedModel (migration off TF1 Hub).
+
+The SavedModel is what ``tf.saved_model.save`` writes for ``hubcore.load(MODULE)``: one signature
+per module signature with the same input and output names (sparse and ragged values split into
+components), ``obj(inputs, training=False)`` for the default signature, the variables with the
+checkpoint's values, the regularization losses and the assets. Plain TensorFlow loads it, without
+hubcore. ``OUT`` must not exist (or be an empty directory); it appears complete or not at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "export-tf2",
+        help="write a module as a TF2 SavedModel (tf.saved_model.load, no hubcore needed)",
+        description=__doc__.split("\n\n", 1)[1],
+    )
+    p.add_argument("module", help="path of a TF1 Hub module directory or archive")
+    p.add_argument("out", help="directory to create (must not exist)")
+    p.add_argument(
+        "--tags",
+        nargs="*",
+        default=[],
+        metavar="TAG",
+        help="tags of the graph variant to export (default: the untagged variant)",
+    )
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hubcore.tf2_export import export_tf2
+
+    out = export_tf2(args.module, args.out, tags=args.tags)
+    print(f"hubcore export-tf2: wrote TF2 SavedModel {out}", file=sys.stderr)
+    return 0
