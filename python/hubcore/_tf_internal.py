@@ -412,7 +412,7 @@ def capture_handle(variable_or_tensor: Any) -> tf.Tensor:
     if isinstance(variable_or_tensor, tf.Variable):
         _VARIABLE_ACCESSED(variable_or_tensor)
         variable_or_tensor = variable_or_tensor.handle
-    return _FUNC_GRAPH_CAPTURE(graph, variable_or_tensor)
+    return capture(graph, variable_or_tensor)
 
 
 # ---- legacy function and TPU contexts (what tensorflow_hub supported; the tests build them) -----
