@@ -1,10 +1,10 @@
 """``hubcore export-tf2 MODULE OUT``: write a module as a TF2 SavedModel (migration off TF1 Hub).
 
-The SavedModel is what ``tf.saved_model.save`` writes for ``hubcore.load(MODULE)``: one signature
-per module signature with the same input and output names (sparse and ragged values split into
-components), ``obj(inputs, training=False)`` for the default signature, the variables with the
-checkpoint's values, the regularization losses and the assets. Plain TensorFlow loads it, without
-hubcore. ``OUT`` must not exist (or be an empty directory); it appears complete or not at all.
+The SavedModel has one signature per module signature with the same input and output names
+(sparse and ragged values split into their components), a callable object for the default
+signature (obj(inputs, training=False)), the variables with the checkpoint's values, the
+regularization losses and the assets. Plain TensorFlow loads it (tf.saved_model.load), without
+hubcore. OUT must not exist (or be an empty directory); it appears complete or not at all.
 """
 
 from __future__ import annotations
