@@ -263,6 +263,28 @@ def test_runner_module_load_and_show_take_a_url(server, capsys):
     assert server.count("ok") == 1  # one download served all four
 
 
+def test_beam_transform_takes_a_url(server):
+    beam = pytest.importorskip("apache_beam")
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.testing.util import assert_that
+
+    import hubcore.beam
+
+    z = golden()
+    rows, want = list(z["input.default.x"]), z["default.default"]
+
+    def check(outputs: list) -> None:
+        got = sorted(outputs, key=lambda v: float(v.sum()))
+        expected = sorted(want, key=lambda v: float(v.sum()))
+        np.testing.assert_allclose(np.stack(got), np.stack(expected), rtol=1e-5)
+
+    options = PipelineOptions(flags=[], runner="DirectRunner", direct_num_workers=1)
+    with beam.Pipeline(options=options) as p:
+        out = p | beam.Create(rows) | hubcore.beam.RunModule(server.url("ok"), batch_size=2)
+        assert_that(out, check)
+    assert server.count("ok") == 1
+
+
 def test_show_command_in_a_subprocess_takes_a_url(server):
     env = dict(os.environ)  # the installed package, with its extension
     if os.environ.get("HUBCORE_BUILD_DIR"):
@@ -592,15 +614,19 @@ def test_concurrent_extraction_happens_once(tmp_path, cache_dir, monkeypatch):
 # ---- hubcore cache ------------------------------------------------------------------------------
 
 
-def test_cache_command(server, cache_dir, capsys):
+def test_cache_command(server, cache_dir, tmp_path, capsys):
     handle = server.url("ok")
     entry = hubcore.resolve(handle)
     broken = hubcore.resolve(server.url("ok", "text_table"))
     (Path(broken) / "saved_model.pb").write_bytes(b"junk")
+    saved_model = tmp_path / "saved_model"  # a SavedModel without tfhub_module.pb (TF2-style)
+    shutil.copytree(DATA / "tiny", saved_model, ignore=shutil.ignore_patterns("tfhub_module.pb"))
+    server._tarballs["saved_model"] = tarball(saved_model)
+    hubcore.resolve(server.url("ok", "saved_model"))
 
     assert cli.main(["cache", "list", "--json"]) == 0
     rows = {row["handle"]: row for row in json.loads(capsys.readouterr().out)}
-    assert set(rows) == {handle, server.url("ok", "text_table")}
+    assert set(rows) == {handle, server.url("ok", "text_table"), server.url("ok", "saved_model")}
     assert rows[handle]["entry"] == entry
     assert rows[handle]["bytes"] == sum(
         p.stat().st_size for p in (DATA / "tiny").rglob("*") if p.is_file()
@@ -610,6 +636,7 @@ def test_cache_command(server, cache_dir, capsys):
     assert cli.main(["cache", "verify"]) == 1
     out = capsys.readouterr().out
     assert "ok      " in out and "BROKEN" in out and "saved_model.pb" in out
+    assert "other " in out and "TF2 SavedModel" in out  # tensorflow_hub's, not broken
     assert cli.main(["cache", "verify", handle]) == 0
     capsys.readouterr()
 

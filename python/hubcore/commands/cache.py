@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from hubcore import cache
-from hubcore.errors import Error, InvalidArgumentError
+from hubcore.errors import Error, InvalidArgumentError, NotAModuleError
 from hubcore.resolver import cached_entry, module_dir
 
 __all__ = ["add_parser", "run"]
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         keys = [_key_of(args.handle)] if args.handle else _keys(root)
         rows = [_describe(root, key, check=True) for key in keys]
         _print(rows, args.json, root)
-        return 0 if all(row["loads"] for row in rows) else 1
+        return 1 if any(row["loads"] is False for row in rows) else 0
     if args.action == "remove":
         entry = os.path.join(root, _key_of(args.handle))
         if not os.path.lexists(entry):
@@ -92,13 +92,19 @@ def _describe(root: str, key: str, *, check: bool) -> dict[str, Any]:
     return row
 
 
-def _loads(handle: str, entry: str) -> tuple[bool, str | None]:
+def _loads(handle: str, entry: str) -> tuple[bool | None, str | None]:
+    """(True, None) if the entry loads as a TF1 Hub module, (False, why) if it is broken, and
+    (None, what) for a TF2 SavedModel that tensorflow_hub downloaded into the shared cache."""
     from hubcore import _core  # only for verify
 
     if not os.path.isdir(entry):
         return False, "not in the cache"
     try:
         _core.ModuleSpec.load(module_dir(handle, entry))
+    except NotAModuleError as e:
+        if os.path.isfile(os.path.join(entry, "saved_model.pb")):
+            return None, "a TF2 SavedModel (tensorflow_hub's hub.load), not a TF1 Hub module"
+        return False, str(e)
     except Error as e:
         return False, str(e)
     return True, None
@@ -114,7 +120,7 @@ def _print(rows: list[dict[str, Any]], as_json: bool, root: str) -> None:
     for row in rows:
         status = ""
         if "loads" in row:
-            status = "ok    " if row["loads"] else "BROKEN"
+            status = {True: "ok    ", False: "BROKEN", None: "other "}[row["loads"]]
         print(
             f"{status}{' ' if status else ''}{_size(row['bytes']):>9}  "
             f"{(row['downloaded'] or '?')[:19]:19}  {row['handle'] or '?'}  ({row['entry']})"
