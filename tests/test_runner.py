@@ -385,24 +385,26 @@ def test_runner_pickle_keeps_options():
     np.testing.assert_array_equal(clone(x), runner(x))
 
 
-def _examples_dir() -> str:
+def _examples_dir(env: str) -> str:
+    """examples/cpp built by .ci/run against a CMake install (HUBCORE_EXAMPLES_DIR) or against
+    the SDK in the installed wheel (HUBCORE_WHEEL_EXAMPLES_DIR)."""
     import glob
 
-    if os.environ.get("HUBCORE_EXAMPLES_DIR"):
-        return os.environ["HUBCORE_EXAMPLES_DIR"]
-    found = sorted(
-        glob.glob(str(ROOT / "build" / "*examples*" / "serve_module")), key=os.path.getmtime
-    )
+    if os.environ.get(env):
+        return os.environ[env]
+    pattern = "ci-wheel-examples" if "WHEEL" in env else "ci-examples"
+    found = sorted(glob.glob(str(ROOT / "build" / pattern / "serve_module")), key=os.path.getmtime)
     if found:
         return os.path.dirname(found[-1])
     if os.environ.get("CI"):
-        pytest.fail("HUBCORE_EXAMPLES_DIR is not set: .ci/run must build the C++ examples")
-    pytest.skip("no C++ examples build found (set HUBCORE_EXAMPLES_DIR)")
+        pytest.fail(f"{env} is not set: .ci/run must build the C++ examples")
+    pytest.skip(f"no C++ examples build found (set {env})")
     return ""
 
 
-def test_cpp_serve_module_example(tmp_path):
-    binary = os.path.join(_examples_dir(), "serve_module")
+@pytest.mark.parametrize("env", ["HUBCORE_EXAMPLES_DIR", "HUBCORE_WHEEL_EXAMPLES_DIR"])
+def test_cpp_serve_module_example(tmp_path, env):
+    binary = os.path.join(_examples_dir(env), "serve_module")
     (_, inputs, expected), *_ = golden_calls("tiny")
     np.save(tmp_path / "x.npy", inputs["x"])
     result = subprocess.run(

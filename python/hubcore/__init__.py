@@ -7,6 +7,7 @@ lazily so that ``hubcore.Runner`` and the CLI start without loading TensorFlow's
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 from typing import Any
 
 from hubcore.errors import (
@@ -30,8 +31,6 @@ from hubcore.errors import (
     VariantNotFoundError,
 )
 
-__version__ = "0.1.0"
-
 # public name -> submodule that defines it
 _LAZY = {
     "ModuleSpec": "hubcore.module_spec",
@@ -54,6 +53,8 @@ _LAZY = {
     "set_http_headers_hook": "hubcore.download",
     "KerasLayer": "hubcore.keras_layer",
     "export_tf2": "hubcore.tf2_export",
+    "get_cmake_dir": "hubcore.cpp_sdk",
+    "get_include": "hubcore.cpp_sdk",
 }
 
 __all__ = [
@@ -79,7 +80,20 @@ __all__ = [
 ]
 
 
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml's), or the extension's in a checkout."""
+    try:
+        return importlib.metadata.version("hubcore")
+    except importlib.metadata.PackageNotFoundError:  # a source tree run with HUBCORE_BUILD_DIR
+        from hubcore import _core
+
+        return str(_core.__version__)
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        globals()[name] = _version()
+        return globals()[name]
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'hubcore' has no attribute {name!r}")

@@ -11,6 +11,7 @@ import argparse
 import importlib
 import os
 import sys
+from typing import Any
 
 # Keep TensorFlow's C++ start-up chatter (oneDNN, CUDA probing) off the terminal; set before the
 # native libraries load. An explicit setting by the user wins.
@@ -40,6 +41,27 @@ def _load_native_quietly(modules: list[str]) -> None:
         pass  # Re-raised, with its message visible, by the command that needs it.
 
 
+class _PrintAndExit(argparse.Action):
+    """An option that prints ``text()`` and exits, like --version (computed only when given)."""
+
+    def __init__(self, option_strings: list[str], dest: str, text: Any, help: str | None = None):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+        self._text = text
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        try:
+            print(self._text())
+        except Error as e:
+            parser.exit(1, f"hubcore: error: {e}\n")
+        parser.exit()
+
+
+def _cmake_dir() -> str:
+    from hubcore.cpp_sdk import get_cmake_dir
+
+    return get_cmake_dir()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hubcore", description="Inspect and run TF1 Hub modules (hub.Module format)."
@@ -51,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="version",
         version=f"%(prog)s {__version__}",
         help="print hubcore's version and exit",
+    )
+    parser.add_argument(
+        "--cmake-dir",
+        action=_PrintAndExit,
+        text=_cmake_dir,
+        help="print the directory of hubcore's CMake package (for find_package(hubcore) in C++ "
+        "programs: -Dhubcore_DIR=...) and exit",
     )
     subparsers = parser.add_subparsers(
         dest="command",
