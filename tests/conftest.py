@@ -72,6 +72,24 @@ def load_tf1_saved_model(session, tags, path):
     return meta_graph
 
 
+def importable_hubcore_env(tmp_path: Path) -> dict[str, str]:
+    """An environment in which any new Python process (e.g. a Beam worker) imports the hubcore
+    under test: the installed one, or python/hubcore with HUBCORE_BUILD_DIR's extension."""
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if _build:
+        package = tmp_path / "pythonpath" / "hubcore"
+        package.mkdir(parents=True)
+        for entry in (ROOT / "python" / "hubcore").iterdir():
+            (package / entry.name).symlink_to(entry)
+        (package / os.path.basename(_so)).symlink_to(os.path.abspath(_so))
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(package.parent), *filter(None, [env.get("PYTHONPATH")])]
+        )
+        env.pop("HUBCORE_BUILD_DIR", None)
+    return env
+
+
 FIXTURES = ["batchnorm", "partitioned", "ragged_in", "sparse_in", "text_table", "tiny"]
 
 

@@ -1,8 +1,10 @@
-"""hubcore.beam.RunModule: Beam pipelines (DirectRunner) give the Runner's results, row by row."""
+"""hubcore.beam: ModelHandler (RunInference) and RunModule on the DirectRunner match the Runner."""
 
 from __future__ import annotations
 
+import ast
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +25,8 @@ except ImportError:
 
 import hubcore
 import hubcore.beam
+from conftest import importable_hubcore_env
+from hubcore.examples import write_example
 from hubcore.runner import RaggedValue, SparseValue
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,54 +151,108 @@ def test_bad_row_fails_naming_it():
             )
 
 
-def make_dofn(**kwargs) -> hubcore.beam._RunBatchDoFn:
-    options = dict(
-        path=str(DATA / "tiny"),
-        tags=[],
-        signature=None,
-        as_dict=False,
-        outputs=None,
-        keyed=False,
-        shared_handle=None,
-        runner_options={},
-    )
-    options.update(kwargs)
-    return hubcore.beam._RunBatchDoFn(**options)
+def load(**kwargs) -> hubcore.beam.LoadedSignature:
+    """What a worker gets from ModelHandler.load_model()."""
+    return hubcore.beam.ModelHandler(kwargs.pop("path", DATA / "tiny"), **kwargs).load_model()
 
 
 def test_unkeyed_bad_row_and_bad_pairs_are_named(tiny_runner):
-    fn = make_dofn()
-    fn.setup()
+    model = load()
     rows = [r["x"] for r in TINY_ROWS.values()]
-    good = list(fn.process(rows))
+    good = model.predict(rows)
     np.testing.assert_allclose(np.stack(good), tiny_runner(np.stack(rows)), rtol=1e-5)
     with pytest.raises(hubcore.InvalidArgumentError, match=r"row 'oops': input 'x' expects"):
-        list(fn.process([np.zeros(4, np.float32), "oops"]))
-    fn.teardown()
-    keyed = make_dofn(keyed=True)
-    keyed.setup()
+        model.predict([np.zeros(4, np.float32), "oops"])
+    keyed = hubcore.beam.RunModule(DATA / "tiny", keyed=True)._handler
     with pytest.raises(hubcore.InvalidArgumentError, match=r"takes \(key, row\) pairs, got row"):
-        list(keyed.process([("a", np.zeros(4, np.float32)), np.zeros(4, np.float32)]))
-    text = make_dofn(path=str(DATA / "text_table"))
-    text.setup()
+        keyed.run_inference([("a", np.zeros(4, np.float32)), np.zeros(4, np.float32)], model)
+    text = load(path=DATA / "text_table")
     # text_table drops trailing empty sentences from its "default" output
     with pytest.raises(hubcore.beam.UnsplittableOutputError, match=r"^row '': output 'default'"):
-        list(text.process(["a b", "x", ""]))
-    sparse = make_dofn(path=str(DATA / "sparse_in"))
-    sparse.setup()
+        text.predict(["a b", "x", ""])
+    sparse = load(path=DATA / "sparse_in")
     rows = [{"indices": [[0], [2]], "values": [1.0, 2.0]}, [0.0, 3.0, 0.0], [1.0] * 6]
     want = hubcore.Runner(DATA / "sparse_in")(
         {"sp": ([[0, 0], [0, 2], [1, 1], *([2, i] for i in range(6))], [1, 2, 3] + [1] * 6, [3, 6])}
     )
-    np.testing.assert_allclose(np.stack(list(sparse.process(rows))), want, rtol=1e-5)
+    np.testing.assert_allclose(np.stack(sparse.predict(rows)), want, rtol=1e-5)
     # TensorFlow fails the batch without naming a row: each row runs alone to find it.
     rows.insert(1, {"indices": [[7]], "values": [1.0]})
     with pytest.raises(hubcore.InvalidArgumentError, match=r"^row \{'indices': \[\[7\]\].*out of"):
-        list(sparse.process(rows))
+        sparse.predict(rows)
     with pytest.raises(hubcore.SignatureNotFoundError, match="nope"):
-        make_dofn(signature="nope").setup()
+        load(signature="nope")
     with pytest.raises(hubcore.InvalidArgumentError, match="no output 'nope'"):
-        make_dofn(outputs=["nope"]).setup()
+        load(output_keys=["nope"])
+    with pytest.raises(hubcore.InvalidArgumentError, match="takes no inference_args"):
+        hubcore.beam.ModelHandler(DATA / "tiny").validate_inference_args({"training": True})
+
+
+def test_model_handler_in_run_inference_and_keyed_model_handler(tiny_runner):
+    from apache_beam.ml.inference.base import KeyedModelHandler, PredictionResult, RunInference
+
+    handler = hubcore.beam.ModelHandler(DATA / "tiny", output_keys="sum", max_batch_size=4)
+    assert handler.batch_elements_kwargs() == {"max_batch_size": 4}
+    assert not handler.share_model_across_processes() and handler.model_copies() == 1
+    rows = [r["x"] for r in TINY_ROWS.values()]
+    want = dict(zip(TINY_ROWS, tiny_runner(np.stack(rows), as_dict=True)["sum"], strict=True))
+    want_both = tiny_runner(np.stack(rows), as_dict=True)
+
+    def check_results(actual: list) -> None:
+        assert sorted(type(r).__name__ for r in actual) == ["PredictionResult"] * len(rows)
+        for result in actual:
+            assert isinstance(result, PredictionResult) and result.model_id == str(DATA / "tiny")
+            i = next(i for i, x in enumerate(rows) if np.array_equal(x, result.example))
+            np.testing.assert_allclose(result.inference, want_both["sum"][i], rtol=1e-5)
+
+    def check_keyed(actual: list) -> None:
+        assert sorted(k for k, _ in actual) == sorted(TINY_ROWS)
+        for key, result in actual:
+            assert isinstance(result, PredictionResult)
+            np.testing.assert_allclose(result.inference, want[key], rtol=1e-5)
+
+    def check_dicts(actual: list) -> None:
+        assert len(actual) == len(rows)
+        for result in actual:
+            i = next(i for i, x in enumerate(rows) if np.array_equal(x, result.example["x"]))
+            assert sorted(result.inference) == ["default", "sum"]
+            np.testing.assert_allclose(result.inference["default"], want_both["default"][i])
+
+    with beam.Pipeline(options=pipeline_options()) as p:
+        results = p | "Rows" >> beam.Create(rows) | "Sum" >> RunInference(handler)
+        assert_that(results, check_results, label="CheckResults")
+        keyed = (
+            p
+            | "Pairs" >> beam.Create([(k, r["x"]) for k, r in TINY_ROWS.items()])
+            | "Keyed" >> RunInference(KeyedModelHandler(handler))
+        )
+        assert_that(keyed, check_keyed, label="CheckKeyed")
+        dicts = (
+            p
+            | "Dicts" >> beam.Create(list(TINY_ROWS.values()))
+            | "All" >> RunInference(hubcore.beam.ModelHandler(DATA / "tiny", as_dict=True))
+        )
+        assert_that(dicts, check_dicts, label="CheckDicts")
+
+
+def test_numpy_batches_run_whole(text_runner):
+    from apache_beam.ml.inference.base import RunInference
+
+    batches = [np.array(SENTENCES[:4], dtype=object), np.array(SENTENCES[4:], dtype=object)]
+    handler = hubcore.beam.ModelHandler(DATA / "text_table", inputs_are_batches=True)
+    assert handler.batch_elements_kwargs() == {"max_batch_size": 1}
+    want = text_runner(SENTENCES)
+
+    def check(actual: list) -> None:
+        assert len(actual) == 2
+        for result in actual:
+            start = 0 if len(result.example) == 4 else 4
+            assert result.inference.shape == (len(result.example), want.shape[1])
+            np.testing.assert_allclose(result.inference, want[start : start + len(result.example)])
+
+    with beam.Pipeline(options=pipeline_options()) as p:
+        results = p | beam.Create(batches) | RunInference(handler)
+        assert_that(results, check)
 
 
 def test_split_ragged_rows():
@@ -242,19 +300,66 @@ def test_multithreaded_pipeline_in_a_process_without_tensorflow(text_runner, tmp
     np.testing.assert_allclose(np.stack(got), want, rtol=1e-5)
 
 
-def test_one_runner_per_process_and_transform():
-    from apache_beam.utils import shared
-
-    handle = shared.Shared()
-    first, second = make_dofn(shared_handle=handle), make_dofn(shared_handle=handle)
-    first.setup()
-    second.setup()  # another worker thread's instance of the same transform
-    assert first._runner is second._runner
-    other = make_dofn(shared_handle=shared.Shared())
-    other.setup()
-    assert other._runner is not first._runner
-    own = make_dofn(tags=["train"])
-    own.setup()
-    assert own._runner is not first._runner and own._runner.tags == {"train"}
+def test_transform_labels():
     assert hubcore.beam.RunModule(DATA / "tiny").label == "RunModule(tiny)"
     assert hubcore.beam.RunModule(DATA / "tiny", "encode").label == "RunModule(tiny:encode)"
+
+
+def test_multi_process_direct_runner_shares_one_runner(text_runner, tmp_path):
+    """RunInference on the DirectRunner with 2 worker processes, the module loaded once for both
+    (large_model: Beam serves it from one process and the workers send their batches to it)."""
+    want = text_runner(SENTENCES)
+    code = (
+        "import os, numpy as np, apache_beam as beam, hubcore.beam\n"
+        "from apache_beam.ml.inference.base import KeyedModelHandler, RunInference\n"
+        "from apache_beam.options.pipeline_options import PipelineOptions\n"
+        "class Keep(beam.DoFn):\n"
+        "    def process(self, kv):\n"
+        f"        out = {str(tmp_path)!r} + f'/row{{kv[0]}}'\n"
+        "        np.save(out + '.npy', kv[1].inference)\n"
+        "        open(out + '.pid', 'w').write(str(os.getpid()))\n"
+        "opts = PipelineOptions(flags=[], runner='DirectRunner', direct_num_workers=2,\n"
+        "                       direct_running_mode='multi_processing')\n"
+        f"handler = hubcore.beam.ModelHandler({str(DATA / 'text_table')!r}, max_batch_size=2,\n"
+        "                                     large_model=True)\n"
+        "with beam.Pipeline(options=opts) as p:\n"
+        f"    _ = (p | beam.Create(list(enumerate({SENTENCES!r})), reshuffle=True)\n"
+        "         | RunInference(KeyedModelHandler(handler)) | beam.ParDo(Keep()))\n"
+        "print('launcher', os.getpid())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=importable_hubcore_env(tmp_path),
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    launcher = result.stdout.split()[-1]
+    got = [np.load(tmp_path / f"row{i}.npy") for i in range(len(SENTENCES))]
+    np.testing.assert_allclose(np.stack(got), want, rtol=1e-5)
+    workers = {(tmp_path / f"row{i}.pid").read_text() for i in range(len(SENTENCES))}
+    assert launcher not in workers  # the rows ran in worker processes
+
+
+def test_docs_example_runs_as_written(tmp_path):
+    """docs/beam.md's example, on local files: only its /tmp/ paths move into tmp_path."""
+    text = (ROOT / "docs" / "beam.md").read_text()
+    (code,) = re.findall(r"```python\n(.*?)```", text, re.S)
+    write_example("text-embedding", tmp_path / "hubcore-example")
+    code = code.replace('"/tmp/', f'"{tmp_path}/')
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=importable_hubcore_env(tmp_path),
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    want = hubcore.Runner(tmp_path / "hubcore-example")(
+        ["hello world", "good morning", "the cat sat"]
+    )
+    lines = sorted(result.stdout.strip().splitlines())
+    assert [line.split("\t")[0] for line in lines] == ["good morning", "hello world", "the cat sat"]
+    got = {line.split("\t")[0]: ast.literal_eval(line.split("\t")[1]) for line in lines}
+    np.testing.assert_allclose(got["hello world"], np.round(want[0][:3], 3), atol=1e-3)
