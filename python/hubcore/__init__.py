@@ -53,6 +53,10 @@ _LAZY = {
     "set_http_headers_hook": "hubcore.download",
     "KerasLayer": "hubcore.keras_layer",
     "export_tf2": "hubcore.tf2_export",
+    "text_embedding_column": "hubcore.feature_column",
+    "text_embedding_column_v2": "hubcore.feature_column",
+    "sparse_text_embedding_column": "hubcore.feature_column",
+    "image_embedding_column": "hubcore.feature_column",
     "get_cmake_dir": "hubcore.cpp_sdk",
     "get_include": "hubcore.cpp_sdk",
 }

@@ -27,7 +27,12 @@ import tensorflow as tf
 
 __all__ = [
     "PRIVATE_SYMBOLS",
+    "DenseColumn",
+    "DenseColumnV1",
+    "FeatureTransformationCache",
     "PrivateSymbol",
+    "StateManager",
+    "StateManagerImpl",
     "capture",
     "capture_handle",
     "context_from_proto",
@@ -40,6 +45,7 @@ __all__ = [
     "register_functions",
     "resolve",
     "signature_text",
+    "state_manager_trainable",
     "tpu_replicate_context",
     "unsafe_unfinalize",
     "variable_from_def",
@@ -481,3 +487,46 @@ def defun(*input_types: Any, **kwargs: Any) -> Any:
 def tpu_replicate_context(name: str, num_replicas: int, pivot: tf.Operation) -> Any:
     """A ``TPUReplicateContext`` (enter it with ``.Enter()``, leave with ``.Exit()``)."""
     return _TPU_REPLICATE_CONTEXT(name, num_replicas, pivot)
+
+
+# ---- feature columns backed by modules (hubcore.feature_column) ---------------------------------
+
+_COLUMN_BASE_WHY = (
+    "tf.feature_column and tf.compat.v1.feature_column only build TensorFlow's own columns; a "
+    "column computed by a module must subclass the base classes, which TensorFlow does not export "
+    "(tensorflow_hub subclassed the same two)."
+)
+DenseColumnV1 = private(
+    "tensorflow.python.feature_column.feature_column._DenseColumn", "()", _COLUMN_BASE_WHY
+)
+DenseColumn = private(
+    "tensorflow.python.feature_column.feature_column_v2.DenseColumn", "()", _COLUMN_BASE_WHY
+)
+StateManager = private(
+    "tensorflow.python.feature_column.feature_column_v2.StateManager",
+    "()",
+    "The v2 machinery hands columns a StateManager; text_embedding_column_v2 needs its "
+    "has_resource (checked at construction, as tensorflow_hub did).",
+)
+_HAS_RESOURCE = private(
+    "tensorflow.python.feature_column.feature_column_v2.StateManager.has_resource",
+    "(self, feature_column, name)",
+    "text_embedding_column_v2 keeps its loaded model as a state-manager resource.",
+)
+StateManagerImpl = private(
+    "tensorflow.python.feature_column.feature_column_v2._StateManagerImpl",
+    "(layer, trainable)",
+    "The state manager the v2 feature-column layers (tf_keras DenseFeatures) use; TF 2.21 ships no "
+    "public layer for v2 columns, so tests drive columns with it, and columns read its trainable "
+    "flag (an attribute with no public accessor) as tensorflow_hub's did.",
+)
+FeatureTransformationCache = private(
+    "tensorflow.python.feature_column.feature_column_v2.FeatureTransformationCache",
+    "(features)",
+    "The v2 feature-column layers transform features through it (no public equivalent).",
+)
+
+
+def state_manager_trainable(state_manager: Any) -> bool:
+    """Whether the layer that owns ``state_manager`` trains (True when it does not say)."""
+    return bool(getattr(state_manager, "_trainable", True))
