@@ -305,6 +305,19 @@ def test_transform_labels():
     assert hubcore.beam.RunModule(DATA / "tiny", "encode").label == "RunModule(tiny:encode)"
 
 
+def run_python(code: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    """Runs ``code`` in a fresh interpreter (and its Beam workers) importing this hubcore."""
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=importable_hubcore_env(tmp_path),
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
 def test_multi_process_direct_runner_shares_one_runner(text_runner, tmp_path):
     """RunInference on the DirectRunner with 2 worker processes, the module loaded once for both
     (large_model: Beam serves it from one process and the workers send their batches to it)."""
@@ -327,14 +340,7 @@ def test_multi_process_direct_runner_shares_one_runner(text_runner, tmp_path):
         "         | RunInference(KeyedModelHandler(handler)) | beam.ParDo(Keep()))\n"
         "print('launcher', os.getpid())\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env=importable_hubcore_env(tmp_path),
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = run_python(code, tmp_path)
     launcher = result.stdout.split()[-1]
     got = [np.load(tmp_path / f"row{i}.npy") for i in range(len(SENTENCES))]
     np.testing.assert_allclose(np.stack(got), want, rtol=1e-5)
@@ -348,14 +354,7 @@ def test_docs_example_runs_as_written(tmp_path):
     (code,) = re.findall(r"```python\n(.*?)```", text, re.S)
     write_example("text-embedding", tmp_path / "hubcore-example")
     code = code.replace('"/tmp/', f'"{tmp_path}/')
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env=importable_hubcore_env(tmp_path),
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = run_python(code, tmp_path)
     want = hubcore.Runner(tmp_path / "hubcore-example")(
         ["hello world", "good morning", "the cat sat"]
     )

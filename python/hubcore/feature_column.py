@@ -247,6 +247,15 @@ class _DenseModuleColumn(_tf_internal.DenseColumnV1, _tf_internal.DenseColumn):
     def _variable_shape(self) -> tf.TensorShape:
         return self.variable_shape
 
+    def get_config(self) -> dict[str, Any]:
+        return dict(zip(self._fields, self, strict=True))  # type: ignore[attr-defined]
+
+    @classmethod
+    def from_config(
+        cls, config: dict[str, Any], custom_objects: Any = None, columns_by_name: Any = None
+    ) -> Any:
+        return cls(**config)
+
 
 class _SpecColumn(_DenseModuleColumn):
     """A column over a TF1 Hub module: its output shape comes from the spec."""
@@ -264,13 +273,7 @@ class _SpecColumn(_DenseModuleColumn):
                 f"Can only generate a valid config for `hub.{function}` that uses a string "
                 f"`module_spec`. Got `type(module_spec)`: {type(getattr(self, path))}"
             )
-        return dict(zip(self._fields, self, strict=True))
-
-    @classmethod
-    def from_config(
-        cls, config: dict[str, Any], custom_objects: Any = None, columns_by_name: Any = None
-    ) -> Any:
-        return cls(**config)
+        return super().get_config()
 
 
 class _TextEmbeddingColumn(
@@ -415,15 +418,6 @@ class _TextEmbeddingColumnV2(
         text = transformation_cache.get(self, state_manager)
         model = state_manager.get_resource(self, self._resource_name)
         return model(tf.reshape(text, shape=[-1]))
-
-    def get_config(self) -> dict[str, Any]:
-        return dict(zip(self._fields, self, strict=True))
-
-    @classmethod
-    def from_config(
-        cls, config: dict[str, Any], custom_objects: Any = None, columns_by_name: Any = None
-    ) -> Any:
-        return cls(**config)
 
 
 class _TextModel(tf.Module):
