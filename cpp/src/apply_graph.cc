@@ -2,6 +2,7 @@
 //
 // GraphRewriter::BuildApplyGraph: one call of a signature on a hub.Module instance, pruned to
 // what the signature's outputs need, with state and inputs left as input-map keys.
+#include <algorithm>
 #include <set>
 #include <string>
 #include <vector>
@@ -26,8 +27,71 @@ using internal::RewriteColocation;
 using internal::TensorName;
 using internal::VariantIndex;
 
+// Tensors ("x:0") that are inputs of some signature of the variant.
+std::set<std::string> AllSignatureInputs(const VariantIndex& index) {
+  std::set<std::string> result;
+  for (const auto& sig : index.variant->signatures) {
+    for (const auto& input : sig.inputs) {
+      for (const auto& name : input.tensor_names) {
+        std::string node;
+        int idx;
+        ParseTensorName(name, &node, &idx);
+        result.insert(TensorName(node, idx));
+      }
+    }
+  }
+  return result;
+}
+
+// The update ops a trainable call adds (tensorflow_hub imported them all, with the whole graph):
+// each one whose closure, stopping at state ops and at this signature's inputs, needs no input of
+// another signature and no other Placeholder, which nothing would feed. Batch-norm moving
+// averages depend on this signature's inputs; a step counter depends on nothing; both run.
+template <typename Stop>
+Status SelectUpdateOps(const VariantIndex& index, const tensorflow::CollectionDef& updates,
+                       const std::string& where, Stop stop, ApplyPlan* plan,
+                       std::vector<int>* roots) {
+  const auto& graph = index.meta->graph_def();
+  const std::set<std::string> signature_inputs = AllSignatureInputs(index);
+  auto unfed = [&](int node, int idx) {
+    if (idx >= 0 && signature_inputs.count(TensorName(graph.node(node).name(), idx))) return true;
+    const std::string& op = graph.node(node).op();
+    return op == "Placeholder" || op == "PlaceholderV2";
+  };
+  std::vector<char> seen(graph.node_size(), 0);
+  std::vector<int> stack;
+  for (const auto& name : updates.node_list().value()) {
+    const int root = index.Find(name);
+    if (root < 0) return DataLoss(where + ": update op '" + name + "' is not in the graph");
+    std::fill(seen.begin(), seen.end(), 0);
+    seen[root] = 1;
+    stack.assign(1, root);
+    bool fed = !unfed(root, -1);
+    while (fed && !stack.empty()) {
+      const int n = stack.back();
+      stack.pop_back();
+      for (const Edge& e : index.inputs[n]) {
+        if (stop(e.node, e.index)) continue;
+        if (unfed(e.node, e.index)) {
+          fed = false;
+          break;
+        }
+        if (!seen[e.node]) {
+          seen[e.node] = 1;
+          stack.push_back(e.node);
+        }
+      }
+    }
+    if (fed) {
+      plan->update_ops.push_back(name);
+      roots->push_back(root);
+    }
+  }
+  return Status::OK();
+}
+
 // Apply step 1 (cached per signature): the closure of the signature's outputs (plus, when
-// trainable, the update ops that depend on its inputs, and the asset Consts), stopping at state
+// trainable, the update ops SelectUpdateOps picks, and the asset Consts), stopping at state
 // ops and signature inputs, and how it connects to them.
 Status BuildPlan(const VariantIndex& index, const SignatureInfo& sig, bool trainable,
                  ApplyPlan* plan) {
@@ -61,37 +125,7 @@ Status BuildPlan(const VariantIndex& index, const SignatureInfo& sig, bool train
 
   if (trainable) {
     if (const auto* coll = index.Collection("update_ops")) {
-      // Nodes that depend on a signature input: forward reachability from the input tensors.
-      std::vector<std::vector<int>> consumers(graph.node_size());
-      std::vector<char> depends(graph.node_size(), 0);
-      std::vector<int> queue;
-      for (int n = 0; n < graph.node_size(); ++n) {
-        for (const Edge& e : index.inputs[n]) {
-          consumers[e.node].push_back(n);
-          if (!depends[n] && is_input(e.node, e.index)) {
-            depends[n] = 1;
-            queue.push_back(n);
-          }
-        }
-      }
-      while (!queue.empty()) {
-        const int n = queue.back();
-        queue.pop_back();
-        for (int c : consumers[n]) {
-          if (!depends[c]) {
-            depends[c] = 1;
-            queue.push_back(c);
-          }
-        }
-      }
-      for (const auto& name : coll->node_list().value()) {
-        const int root = index.Find(name);
-        if (root < 0) return DataLoss(where + ": update op '" + name + "' is not in the graph");
-        if (depends[root]) {
-          plan->update_ops.push_back(name);
-          roots.push_back(root);
-        }
-      }
+      HUBCORE_RETURN_IF_ERROR(SelectUpdateOps(index, *coll, where, stop, plan, &roots));
     }
   }
 
@@ -128,10 +162,68 @@ Status BuildPlan(const VariantIndex& index, const SignatureInfo& sig, bool train
   return Status::OK();
 }
 
+std::string GroupsText(const std::vector<std::string>& groups) {
+  std::string text = "[";
+  for (size_t i = 0; i < groups.size(); ++i) text += (i ? ", b'" : "b'") + groups[i] + "'";
+  return text + "]";
+}
+
+// Colocation with node `n` when some of its outputs are this signature's inputs: the groups of
+// the caller tensors fed to them, which must agree with each other and, for outputs the call
+// does not feed, with `n`'s own group in the apply scope (tensorflow_hub's rule). Returns false
+// when no output of `n` is an input; sets `error` (once) for groups that disagree.
+bool InputColocation(const VariantIndex& index, const ApplyPlan& plan,
+                     const ApplyGraphOptions& options, int n, const std::string& node_name,
+                     std::vector<std::string>* groups, Status* error) {
+  const std::string& target = index.node(n).name();
+  const std::string own = kColocationPrefix + Join(options.scope, target);
+  int outputs = NumOutputs(index, n);
+  bool fed_any = false;
+  for (const auto& [tensor, unused] : plan.inputs) {
+    std::string name;
+    int idx;
+    ParseTensorName(tensor, &name, &idx);
+    if (name != target) continue;
+    fed_any = true;
+    outputs = std::max(outputs, idx + 1);
+  }
+  if (!fed_any) return false;
+  std::string first_reason;
+  for (int i = 0; i < outputs; ++i) {
+    const std::string tensor = TensorName(target, i);
+    const std::string scoped = Join(options.scope, tensor);
+    std::vector<std::string> mapped = {own};
+    std::string reason = "tensor '" + scoped + "' is not substituted by inputs";
+    if (plan.inputs.count(tensor)) {
+      auto it = options.input_colocation.find(tensor);
+      if (it != options.input_colocation.end()) mapped = it->second;
+      reason = "input '" + scoped + "' is substituted by a tensor of the call";
+    }
+    if (i == 0) {
+      *groups = mapped;
+      first_reason = reason;
+    } else if (mapped != *groups) {
+      if (error->ok()) {
+        *error = InvalidArgument(
+            "Failed to rewrite colocation constraints while applying hub.Module:\nThe module "
+            "graph contains a node '" +
+            node_name + "' that has a colocation constraint b'" + own +
+            "' with ambiguous rewriting " + GroupsText(*groups) + " vs " + GroupsText(mapped) +
+            " because " + first_reason + " and " + reason +
+            ", respectively.\nTo fix, avoid publishing a module with inputs comprising multiple "
+            "outputs of one op that is referenced in tf.colocate_with(...) constraints on other "
+            "ops.");
+      }
+      return true;
+    }
+  }
+  return true;
+}
+
 // Apply step 2: the plan's nodes with names under the apply scope, inputs from state ops under
 // the instance scope, and colocation with the state, the caller's inputs or the apply scope.
-void CopyApplyNodes(const VariantIndex& index, const ApplyPlan& plan,
-                    const ApplyGraphOptions& options, ApplyGraph* out) {
+Status CopyApplyNodes(const VariantIndex& index, const ApplyPlan& plan,
+                      const ApplyGraphOptions& options, ApplyGraph* out) {
   const auto& graph = index.meta->graph_def();
   const std::string& scope = options.scope;
   const std::string& state_scope = options.state_scope;
@@ -166,14 +258,17 @@ void CopyApplyNodes(const VariantIndex& index, const ApplyPlan& plan,
       groups.push_back(kColocationPrefix + Join(state_scope, graph.node(n).name()));
     return groups;
   };
+  Status error;
+  const tensorflow::NodeDef* current = nullptr;  // The node whose `_class` is being rewritten.
   auto map_colocation = [&](const std::string& target) -> std::vector<std::string> {
     const int n = index.Find(target);
     if (n < 0) return {};
     if (index.is_state[n]) return state_groups(n);
-    auto it = options.input_colocation.find(target);
-    if (it != options.input_colocation.end()) return it->second;
-    if (plan.keep[n]) return {kColocationPrefix + Join(scope, target)};
-    return {};
+    std::vector<std::string> groups;
+    if (!InputColocation(index, plan, options, n, current->name(), &groups, &error)) {
+      if (plan.keep[n]) groups = {kColocationPrefix + Join(scope, target)};
+    }
+    return groups;
   };
 
   tensorflow::GraphDef result;
@@ -187,11 +282,14 @@ void CopyApplyNodes(const VariantIndex& index, const ApplyPlan& plan,
     node->set_name(Join(scope, node->name()));
     for (auto& input : *node->mutable_input()) input = rewrite_input(input);
     PrefixSharedName(scope, node);
+    current = node;
     RewriteColocation(node, map_colocation);
+    HUBCORE_RETURN_IF_ERROR(error);
     if (node->attr().count(kColocationAttr)) out->colocated_nodes.push_back(node->name());
   }
   out->num_nodes = result.node_size();
   out->graph_def = result.SerializeAsString();
+  return Status::OK();
 }
 
 // Apply step 3: the input-map keys, for the state tensors / ops and the signature inputs used.
@@ -276,7 +374,7 @@ Status GraphRewriter::BuildApplyGraph(const std::set<std::string>& tags,
     }
     plan = slot.get();
   }
-  CopyApplyNodes(*index, *plan, options, out);
+  HUBCORE_RETURN_IF_ERROR(CopyApplyNodes(*index, *plan, options, out));
   AddInputMap(*index, *plan, options, out);
   AddOutputRefs(*index, *plan, options, out);
   const auto& graph = index->meta->graph_def();

@@ -38,6 +38,18 @@ int CountOutputs(const tensorflow::NodeDef& node, const tensorflow::OpDef& op_de
 
 }  // namespace
 
+int NumOutputs(const VariantIndex& index, int node) {
+  const tensorflow::NodeDef& def = index.node(node);
+  for (const auto& op : index.meta->meta_info_def().stripped_op_list().op()) {
+    if (op.name() == def.op()) return CountOutputs(def, op);
+  }
+  const tensorflow::OpRegistrationData* data = nullptr;
+  if (tensorflow::OpRegistry::Global()->LookUp(def.op(), &data).ok() && data) {
+    return CountOutputs(def, data->op_def);
+  }
+  return -1;
+}
+
 Status BuildIndex(const tensorflow::MetaGraphDef& meta, const GraphVariant& variant,
                   VariantIndex* index) {
   index->meta = &meta;

@@ -62,6 +62,10 @@ struct VariantIndex {
   }
 };
 
+// Number of outputs of node `node` from its op definition (the module's stripped op list, else
+// the registry); -1 when the op is unknown.
+int NumOutputs(const VariantIndex& index, int node);
+
 // Indexes `meta` (the MetaGraphDef of `variant`). kDataLoss for a dangling input or asset; a
 // variant that parses but cannot be instantiated (a state op with != 1 outputs) gets
 // `index->error` instead.

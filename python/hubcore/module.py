@@ -348,7 +348,7 @@ class Module:
         for key, comps in components.items():
             for name, tensor in zip(input_infos[key].tensor_names, comps, strict=True):
                 groups = tensor.op.colocation_groups()
-                colocation.setdefault(name.rsplit(":", 1)[0], [g.decode() for g in groups])
+                colocation[name] = [g.decode() for g in groups]
         if context is not None:
             components = {k: [context.AddValue(t) for t in v] for k, v in components.items()}
 

@@ -10,8 +10,8 @@
 //    attributes too. With a checkpoint, each variable's initializer restores its value from it
 //    (RestoreV2 + assign), so `global_variables_initializer()` loads the pretrained values.
 //  * The apply graph (once per call): only the transitive closure of the chosen signature's
-//    outputs (plus, when trainable, the update ops that depend on the signature inputs, and the
-//    asset Consts), with references to state ops and to signature inputs left as input-map keys
+//    outputs (plus, when trainable, every update op that needs no other signature's input, and
+//    the asset Consts), with references to state ops and to signature inputs left as input-map keys
 //    for the importer. What does not depend on the scopes is computed once per (variant,
 //    signature) and cached, so every call costs the same.
 //
@@ -65,9 +65,11 @@ struct StateGraph {
 struct ApplyGraphOptions {
   std::string scope;        // Absolute apply scope without '/': "module_apply_default".
   std::string state_scope;  // The instance scope given to BuildStateGraph.
-  bool trainable = false;   // Add the update ops that depend on the signature inputs.
-  // Colocation groups ("loc:@op") of the caller tensors fed to signature input nodes, keyed by
-  // the module-relative input node name; imported ops colocated with such a node get them.
+  bool trainable = false;   // Add the update ops that need no other signature's inputs.
+  // Colocation groups ("loc:@op") of the caller tensors fed to signature inputs, keyed by the
+  // module-relative input tensor name ("split:1"); imported ops colocated with such an input's
+  // op get them. When that op has several outputs, every output must map to the same groups
+  // (an output the call does not feed keeps the op's own group), else kInvalidArgument.
   std::map<std::string, std::vector<std::string>> input_colocation;
 };
 
