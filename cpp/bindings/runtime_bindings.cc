@@ -24,87 +24,31 @@ Status BadInput(const std::string& where, const std::string& what) {
   return InvalidArgument(where + ": " + what);
 }
 
+// Types whose numpy dtype has the same name and memory layout (DataTypeName spells both).
+bool HasNumpyLayout(int type) {
+  switch (type) {
+    case TF_BFLOAT16:  // numpy has none (ml_dtypes' differs by import)
+    case TF_STRING:
+    case TF_RESOURCE:
+    case TF_VARIANT:
+      return false;
+    default:
+      return DataTypeFromName(DataTypeName(type)) == type;
+  }
+}
+
 // TF_DataType for a numpy dtype, or -1 (strings are handled separately).
 int TfTypeOf(const py::dtype& dtype) {
   const char kind = dtype.kind();
-  const auto size = dtype.itemsize();
-  switch (kind) {
-    case 'f':
-      return size == 2 ? TF_HALF : size == 4 ? TF_FLOAT : size == 8 ? TF_DOUBLE : -1;
-    case 'i':
-      return size == 1   ? TF_INT8
-             : size == 2 ? TF_INT16
-             : size == 4 ? TF_INT32
-             : size == 8 ? TF_INT64
-                         : -1;
-    case 'u':
-      return size == 1   ? TF_UINT8
-             : size == 2 ? TF_UINT16
-             : size == 4 ? TF_UINT32
-             : size == 8 ? TF_UINT64
-                         : -1;
-    case 'b':
-      return TF_BOOL;
-    case 'c':
-      return size == 8 ? TF_COMPLEX64 : size == 16 ? TF_COMPLEX128 : -1;
-    case 'S':
-    case 'O':
-      return TF_STRING;
-    default:
-      return -1;
-  }
+  if (kind == 'S' || kind == 'O') return TF_STRING;
+  const int type = DataTypeFromName(py::str(dtype.attr("name")));
+  return HasNumpyLayout(type) ? type : -1;
 }
 
 // The numpy dtype for a TF_DataType (numeric types only).
 bool NumpyTypeOf(TF_DataType type, py::dtype* out) {
-  const char* format = nullptr;
-  switch (type) {
-    case TF_FLOAT:
-      format = "float32";
-      break;
-    case TF_DOUBLE:
-      format = "float64";
-      break;
-    case TF_HALF:
-      format = "float16";
-      break;
-    case TF_INT8:
-      format = "int8";
-      break;
-    case TF_INT16:
-      format = "int16";
-      break;
-    case TF_INT32:
-      format = "int32";
-      break;
-    case TF_INT64:
-      format = "int64";
-      break;
-    case TF_UINT8:
-      format = "uint8";
-      break;
-    case TF_UINT16:
-      format = "uint16";
-      break;
-    case TF_UINT32:
-      format = "uint32";
-      break;
-    case TF_UINT64:
-      format = "uint64";
-      break;
-    case TF_BOOL:
-      format = "bool";
-      break;
-    case TF_COMPLEX64:
-      format = "complex64";
-      break;
-    case TF_COMPLEX128:
-      format = "complex128";
-      break;
-    default:
-      return false;
-  }
-  *out = py::dtype(format);
+  if (!HasNumpyLayout(type)) return false;
+  *out = py::dtype(DataTypeName(type));
   return true;
 }
 

@@ -453,47 +453,39 @@ Status ReadCheckpointIndex(internal::ModuleSpecData* data) {
 }  // namespace
 }  // namespace internal
 
+namespace {
+
+// The one dtype table of the C++ side: TF_DataType <-> name.
+struct DataTypeEntry {
+  TF_DataType type;
+  const char* name;
+};
+constexpr DataTypeEntry kDataTypes[] = {
+    {TF_FLOAT, "float32"},       {TF_DOUBLE, "float64"},
+    {TF_HALF, "float16"},        {TF_BFLOAT16, "bfloat16"},
+    {TF_INT8, "int8"},           {TF_INT16, "int16"},
+    {TF_INT32, "int32"},         {TF_INT64, "int64"},
+    {TF_UINT8, "uint8"},         {TF_UINT16, "uint16"},
+    {TF_UINT32, "uint32"},       {TF_UINT64, "uint64"},
+    {TF_BOOL, "bool"},           {TF_STRING, "string"},
+    {TF_COMPLEX64, "complex64"}, {TF_COMPLEX128, "complex128"},
+    {TF_RESOURCE, "resource"},   {TF_VARIANT, "variant"},
+};
+
+}  // namespace
+
 std::string DataTypeName(int dtype) {
-  switch (static_cast<TF_DataType>(dtype)) {
-    case TF_FLOAT:
-      return "float32";
-    case TF_DOUBLE:
-      return "float64";
-    case TF_HALF:
-      return "float16";
-    case TF_BFLOAT16:
-      return "bfloat16";
-    case TF_INT8:
-      return "int8";
-    case TF_INT16:
-      return "int16";
-    case TF_INT32:
-      return "int32";
-    case TF_INT64:
-      return "int64";
-    case TF_UINT8:
-      return "uint8";
-    case TF_UINT16:
-      return "uint16";
-    case TF_UINT32:
-      return "uint32";
-    case TF_UINT64:
-      return "uint64";
-    case TF_BOOL:
-      return "bool";
-    case TF_STRING:
-      return "string";
-    case TF_COMPLEX64:
-      return "complex64";
-    case TF_COMPLEX128:
-      return "complex128";
-    case TF_RESOURCE:
-      return "resource";
-    case TF_VARIANT:
-      return "variant";
-    default:
-      return "dtype" + std::to_string(dtype);
+  for (const auto& entry : kDataTypes) {
+    if (entry.type == dtype) return entry.name;
   }
+  return "dtype" + std::to_string(dtype);
+}
+
+int DataTypeFromName(const std::string& name) {
+  for (const auto& entry : kDataTypes) {
+    if (name == entry.name) return entry.type;
+  }
+  return -1;
 }
 
 std::string TensorShape::ToString() const {

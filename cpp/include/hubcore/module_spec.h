@@ -27,8 +27,12 @@
 
 namespace hubcore {
 
-// The Python-style name of a TF_DataType value ("float32", "string", ...), or "dtype<N>".
+// The Python-style name of a TF_DataType value ("float32", "string", ...), or "dtype<N>". For
+// numbers and bool it is also numpy's name of the same type.
 HUBCORE_API std::string DataTypeName(int dtype);
+
+// The TF_DataType that DataTypeName spells `name`, or -1.
+HUBCORE_API int DataTypeFromName(const std::string& name);
 
 // A static shape: `unknown_rank`, or one entry per dimension with -1 for an unknown size.
 struct HUBCORE_API TensorShape {
