@@ -232,7 +232,7 @@ def test_missing_asset_source(tmp_path):
     spec = hub.create_module_spec(_table_fn(str(vocab)))
     vocab.unlink()
     path = tmp_path / "m"
-    with pytest.raises(FileNotFoundError, match="gone.txt"):
+    with pytest.raises(hub.ModulePathNotFoundError, match="gone.txt"):
         _export.export_module(spec, path, None)
     assert _siblings(path) == []
 

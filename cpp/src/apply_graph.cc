@@ -362,8 +362,8 @@ Status GraphRewriter::BuildApplyGraph(const std::set<std::string>& tags,
     HUBCORE_RETURN_IF_ERROR(impl_->GetIndex(*spec_, tags, &index));
     const SignatureInfo* sig = index->variant->FindSignature(signature);
     if (sig == nullptr) {
-      return InvalidArgument("Signature '" + signature + "' is missing from meta graph " +
-                             index->variant->TagsToString());
+      return SignatureNotFound("Signature '" + signature + "' is missing from meta graph " +
+                               index->variant->TagsToString());
     }
     const int variant = internal::FindMetaGraphIndex(spec_->data(), tags);
     auto& slot = impl_->plans[{variant, signature, options.trainable}];

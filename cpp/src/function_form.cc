@@ -501,7 +501,7 @@ struct FunctionFormBuilder::Impl {
     if (i < 0) {
       GraphVariant tmp;
       tmp.tags = tags;
-      return InvalidArgument("No such graph variant: tags=" + tmp.TagsToString());
+      return VariantNotFound("No such graph variant: tags=" + tmp.TagsToString());
     }
     std::lock_guard<std::mutex> lock(mu);
     auto& slot = graphs[i];
@@ -548,8 +548,8 @@ Status FunctionFormBuilder::BuildSignature(const std::set<std::string>& tags,
   HUBCORE_RETURN_IF_ERROR(impl_->Get(*spec_, tags, &graph));
   const SignatureInfo* sig = graph->variant->FindSignature(signature);
   if (sig == nullptr) {
-    return InvalidArgument("Signature '" + signature + "' is missing from meta graph " +
-                           graph->variant->TagsToString());
+    return SignatureNotFound("Signature '" + signature + "' is missing from meta graph " +
+                             graph->variant->TagsToString());
   }
   const std::string where = "signature '" + signature + "' of " + graph->where;
   Request request;

@@ -20,7 +20,7 @@ Status GraphRewriter::Impl::GetIndex(const ModuleSpec& spec, const std::set<std:
   if (i < 0) {
     GraphVariant tmp;
     tmp.tags = tags;
-    return InvalidArgument("No such graph variant: tags=" + tmp.TagsToString());
+    return VariantNotFound("No such graph variant: tags=" + tmp.TagsToString());
   }
   auto& slot = indexes[i];
   if (!slot) {

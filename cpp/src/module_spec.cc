@@ -127,6 +127,12 @@ class VariantBuilder {
     for (int i = 0; i < nodes.size(); ++i) node_index_[nodes[i].name()] = i;
   }
 
+  // A malformed graph is a corrupt module when read from a directory, and a bad argument when
+  // the caller passed the SavedModel in memory (create_module_spec).
+  Status Malformed(std::string message) const {
+    return module_dir_.empty() ? InvalidArgument(std::move(message)) : DataLoss(std::move(message));
+  }
+
   Status Build(GraphVariant* variant) {
     const auto& info = meta_graph_->meta_info_def();
     variant->tags = std::set<std::string>(info.tags().begin(), info.tags().end());
@@ -160,8 +166,8 @@ class VariantBuilder {
     if (node->op() != "Const" || attr == node->mutable_attr()->end() ||
         attr->second.tensor().dtype() != tensorflow::DT_STRING ||
         attr->second.tensor().string_val_size() != 1) {
-      return InvalidArgument(where_ + ": asset node '" + node->name() +
-                             "' must be a scalar string Const with one value");
+      return Malformed(where_ + ": asset node '" + node->name() +
+                       "' must be a scalar string Const with one value");
     }
     *value = attr->second.mutable_tensor();
     return Status::OK();
@@ -185,8 +191,8 @@ class VariantBuilder {
       const fs::path relative = fs::path(filename).lexically_normal();
       if (filename.empty() || relative.is_absolute() || relative.empty() ||
           *relative.begin() == ".." || filename.find('\0') != std::string::npos) {
-        return InvalidArgument(where_ + ": asset filename '" + filename +
-                               "' points outside the module's assets/ directory");
+        return Malformed(where_ + ": asset filename '" + filename +
+                         "' points outside the module's assets/ directory");
       }
       tensorflow::TensorProto* value;
       HUBCORE_RETURN_IF_ERROR(AssetConst(asset.tensor_info().name(), &value));
@@ -207,9 +213,9 @@ class VariantBuilder {
       std::sort(unsupported.begin(), unsupported.end());
       std::string names;
       for (const auto& k : unsupported) names += (names.empty() ? "'" : ", '") + k + "'";
-      return InvalidArgument(where_ + ": Unsupported collections in graph: [" + names +
-                             "]. Use create_module_spec(..., drop_collections=[...]) when creating "
-                             "the module.");
+      return Unimplemented(where_ + ": Unsupported collections in graph: [" + names +
+                           "]. Use create_module_spec(..., drop_collections=[...]) when creating "
+                           "the module.");
     }
     return Status::OK();
   }
@@ -424,7 +430,7 @@ Status BuildVariants(internal::ModuleSpecData* data, const std::string& file) {
     HUBCORE_RETURN_IF_ERROR(builder.Build(&variant));
     for (const auto& other : data->variants) {
       if (other.tags == variant.tags) {
-        return InvalidArgument(file + ": tags " + variant.TagsToString() + " used repeatedly");
+        return DataLoss(file + ": tags " + variant.TagsToString() + " used repeatedly");
       }
     }
     data->variants.push_back(std::move(variant));

@@ -414,7 +414,7 @@ Status LoadedModule::Load(const ModuleSpec& spec, const LoadOptions& options,
   if (index < 0) {
     GraphVariant probe;
     probe.tags = options.tags;
-    return InvalidArgument("Module " + data.path + " has no graph variant with tags " +
+    return VariantNotFound("Module " + data.path + " has no graph variant with tags " +
                            probe.TagsToString() + "; its variants have tags: " + TagList(data) +
                            ". Pass the tags of one of them.");
   }
@@ -549,8 +549,8 @@ Status LoadedModule::Run(const std::string& signature, const NamedValues& inputs
   if (sig_it == impl_->prepared.end()) {
     std::vector<std::string> names;
     for (const auto& s : impl_->signatures) names.push_back(s.name);
-    return InvalidArgument("Unknown signature '" + signature +
-                           "'. The module's signatures: " + JoinQuoted(names));
+    return SignatureNotFound("Unknown signature '" + signature +
+                             "'. The module's signatures: " + JoinQuoted(names));
   }
   const PreparedSignature& p = sig_it->second;
 

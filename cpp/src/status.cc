@@ -11,6 +11,10 @@ const char* StatusCodeName(StatusCode code) {
       return "INVALID_ARGUMENT";
     case StatusCode::kNotFound:
       return "NOT_FOUND";
+    case StatusCode::kVariantNotFound:
+      return "VARIANT_NOT_FOUND";
+    case StatusCode::kSignatureNotFound:
+      return "SIGNATURE_NOT_FOUND";
     case StatusCode::kNotAModule:
       return "NOT_A_MODULE";
     case StatusCode::kDataLoss:

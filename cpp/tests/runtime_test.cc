@@ -254,7 +254,7 @@ HUBCORE_TEST(RuntimeErrorsAreStatuses) {
   NamedValues inputs, outputs;
   inputs.emplace("x", Value::Dense(FloatMatrix(2, 4, 1.0f)));
   Status s = m->Run("nope", inputs, {}, &outputs);
-  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.code(), StatusCode::kSignatureNotFound);
   EXPECT_TRUE(Contains(s, "'default', 'encode', 'no_default'"));
 
   s = m->Run("default", inputs, {"nope"}, &outputs);
@@ -281,7 +281,7 @@ HUBCORE_TEST(RuntimeErrorsAreStatuses) {
   train.tags = {"serve"};
   std::unique_ptr<LoadedModule> other;
   s = LoadedModule::Load(DataDir() + "/tiny", train, &other);
-  EXPECT_TRUE(s.code() == StatusCode::kInvalidArgument && Contains(s, "{}, {train}"));
+  EXPECT_TRUE(s.code() == StatusCode::kVariantNotFound && Contains(s, "{}, {train}"));
   EXPECT_TRUE(other == nullptr);
 
   LoadOptions libs;

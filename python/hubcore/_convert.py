@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from hubcore.errors import InvalidArgumentError
+from hubcore.errors import InvalidArgumentError, UnsupportedFormatError
 
 __all__ = [
     "RaggedValue",
@@ -57,7 +57,9 @@ def numpy_dtype(tf_dtype: int) -> np.dtype:
     try:
         return _NUMPY_DTYPES[tf_dtype]
     except KeyError:
-        raise InvalidArgumentError(f"TensorFlow dtype {tf_dtype} has no numpy equivalent") from None
+        raise UnsupportedFormatError(
+            f"TensorFlow dtype {tf_dtype} has no numpy equivalent"
+        ) from None
 
 
 class SparseValue(NamedTuple):

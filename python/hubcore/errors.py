@@ -122,9 +122,12 @@ class OfflineError(DownloadError):
     """``HUBCORE_OFFLINE`` is set and the handle is not in the cache (the message names both)."""
 
 
+# The one table from C++ status codes (hubcore::StatusCodeName) to exception classes.
 _BY_STATUS_CODE: dict[str, type[Error]] = {
     "INVALID_ARGUMENT": InvalidArgumentError,
     "NOT_FOUND": ModulePathNotFoundError,
+    "VARIANT_NOT_FOUND": VariantNotFoundError,
+    "SIGNATURE_NOT_FOUND": SignatureNotFoundError,
     "NOT_A_MODULE": NotAModuleError,
     "DATA_LOSS": CorruptModuleError,
     "UNIMPLEMENTED": UnsupportedFormatError,

@@ -8,8 +8,6 @@ from typing import Any
 
 from hubcore import _core
 from hubcore.errors import (
-    InvalidArgumentError,
-    InvalidModuleError,
     SignatureNotFoundError,
     VariantNotFoundError,
 )
@@ -172,10 +170,4 @@ def load_module_spec(path: str | os.PathLike[str]) -> ModuleSpec:
     ``path`` is any handle :func:`hubcore.resolve` accepts: a directory, a ``.tar``/``.tar.gz``
     archive, a ``file://``, ``http(s)://`` or ``gs://`` URL (fetched into the cache first).
     """
-    local = resolve(path)
-    try:
-        native = _core.ModuleSpec.load(local)
-    except InvalidArgumentError as e:
-        # At load time an invalid argument is a structurally invalid module.
-        raise InvalidModuleError(str(e)) from None
-    return ModuleSpec(native)
+    return ModuleSpec(_core.ModuleSpec.load(resolve(path)))

@@ -70,14 +70,15 @@ class HUBCORE_API FunctionFormBuilder {
   FunctionFormBuilder(const FunctionFormBuilder&) = delete;
   FunctionFormBuilder& operator=(const FunctionFormBuilder&) = delete;
 
-  // Every state op of the variant `tags`, in graph order. kInvalidArgument for an unknown
+  // Every state op of the variant `tags`, in graph order. kVariantNotFound for an unknown
   // variant; kDataLoss for a graph with dangling inputs.
   Status ListState(const std::set<std::string>& tags, std::vector<StateResource>* out);
 
   // `signature` of the variant as a function; with `run_update_ops`, the variant's update ops
   // that depend on the signature inputs (batch-norm moving averages, ...) become targets.
-  // kInvalidArgument for an unknown variant or signature; kUnimplemented for a TF1 construct
-  // with no resource equivalent (ref control flow, an unknown op writing a ref variable).
+  // kVariantNotFound / kSignatureNotFound for an unknown variant / signature; kUnimplemented for a
+  // TF1 construct with no resource equivalent (ref control flow, an unknown op writing a ref
+  // variable).
   Status BuildSignature(const std::set<std::string>& tags, const std::string& signature,
                         bool run_update_ops, FunctionForm* out);
 

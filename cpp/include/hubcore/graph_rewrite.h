@@ -112,14 +112,14 @@ class HUBCORE_API GraphRewriter {
   GraphRewriter(const GraphRewriter&) = delete;
   GraphRewriter& operator=(const GraphRewriter&) = delete;
 
-  // Builds the state graph of the variant `tags`. kInvalidArgument for an unknown variant;
+  // Builds the state graph of the variant `tags`. kVariantNotFound for an unknown variant;
   // kDataLoss when the module cannot be instantiated (a state op with != 1 outputs, a variable
-  // missing from the checkpoint or with another shape there, a dangling input).
+  // missing from the checkpoint or with another dtype or shape there, a dangling input).
   Status BuildStateGraph(const std::set<std::string>& tags, const StateGraphOptions& options,
                          StateGraph* out);
 
-  // Builds the apply graph of `signature` in the variant `tags` (kInvalidArgument if either is
-  // unknown).
+  // Builds the apply graph of `signature` in the variant `tags` (kVariantNotFound or
+  // kSignatureNotFound if either is unknown).
   Status BuildApplyGraph(const std::set<std::string>& tags, const std::string& signature,
                          const ApplyGraphOptions& options, ApplyGraph* out);
 

@@ -89,11 +89,11 @@ struct LoadOptions {
 
 class HUBCORE_API LoadedModule {
  public:
-  // Loads the module directory at `path`. Errors besides ModuleSpec::Load's: kInvalidArgument (no
-  // variant with `options.tags`, listing the variants; a custom op library that fails to load),
-  // kFailedPrecondition (the graph uses an op type TensorFlow does not know; names it),
-  // kDataLoss (a variable missing from the checkpoint), kInternal (restore or table
-  // initialization failed in TensorFlow).
+  // Loads the module directory at `path`. Errors besides ModuleSpec::Load's: kVariantNotFound
+  // (no variant with `options.tags`, listing the variants), kInvalidArgument (a custom op
+  // library that fails to load), kFailedPrecondition (the graph uses an op type TensorFlow does
+  // not know; names it), kDataLoss (a variable missing from the checkpoint or with another dtype
+  // or shape there), kInternal (restore or table initialization failed in TensorFlow).
   static Status Load(const std::string& path, const LoadOptions& options,
                      std::unique_ptr<LoadedModule>* module);
   // Loads a parsed spec. The loaded module keeps no reference to `spec`.
@@ -107,10 +107,10 @@ class HUBCORE_API LoadedModule {
   // Runs `signature` on `inputs` (every input of the signature, by key) and stores the outputs
   // named in `output_keys` (empty: all of them) in `*outputs`, replacing its contents. `inputs`
   // stay owned by the caller; the output tensors are new. Thread-safe: any number of threads may
-  // call Run on one module at once. Errors: kInvalidArgument for an unknown signature (lists the
-  // existing ones), an unknown or missing input or output, or a component with the wrong kind,
-  // dtype or shape (names the input); kInvalidArgument or kInternal when TensorFlow fails while
-  // running (its message included).
+  // call Run on one module at once. Errors: kSignatureNotFound for an unknown signature (lists
+  // the existing ones); kInvalidArgument for an unknown or missing input or output, or a
+  // component with the wrong kind, dtype or shape (names the input); kInvalidArgument or
+  // kInternal when TensorFlow fails while running (its message included).
   Status Run(const std::string& signature, const NamedValues& inputs,
              const std::vector<std::string>& output_keys, NamedValues* outputs) const;
 

@@ -16,7 +16,9 @@ namespace hubcore {
 enum class StatusCode {
   kOk = 0,
   kInvalidArgument,     // The caller passed something wrong (unknown name, bad dtype, ...).
-  kNotFound,            // A path or a named thing does not exist.
+  kNotFound,            // A path does not exist (module, checkpoint, asset file).
+  kVariantNotFound,     // The module has no graph variant with the given tags.
+  kSignatureNotFound,   // The graph variant has no signature of the given name.
   kNotAModule,          // A directory exists but is not a TF1 Hub module.
   kDataLoss,            // A module file is corrupt or truncated.
   kUnimplemented,       // Unknown format version or required feature.
@@ -28,7 +30,8 @@ enum class StatusCode {
 // Returns a stable name for `code` ("INVALID_ARGUMENT", ...).
 HUBCORE_API const char* StatusCodeName(StatusCode code);
 
-class HUBCORE_API Status {
+// [[nodiscard]]: a Status that nobody checks is an error that nobody sees.
+class [[nodiscard]] HUBCORE_API Status {
  public:
   Status() = default;
   Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
@@ -51,6 +54,12 @@ inline Status InvalidArgument(std::string m) {
   return {StatusCode::kInvalidArgument, std::move(m)};
 }
 inline Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
+inline Status VariantNotFound(std::string m) {
+  return {StatusCode::kVariantNotFound, std::move(m)};
+}
+inline Status SignatureNotFound(std::string m) {
+  return {StatusCode::kSignatureNotFound, std::move(m)};
+}
 inline Status NotAModule(std::string m) { return {StatusCode::kNotAModule, std::move(m)}; }
 inline Status DataLoss(std::string m) { return {StatusCode::kDataLoss, std::move(m)}; }
 inline Status Unimplemented(std::string m) { return {StatusCode::kUnimplemented, std::move(m)}; }
