@@ -267,6 +267,10 @@ def test_deeply_nested_json_is_one_line_error(capsys, tmp_path):
     src.write_text('{"x": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
     rc, err = run_cli(capsys, DATA / "tiny", "-i", src, "-o", tmp_path / "o.npz")
     assert rc == 1 and err.strip() == f"hubcore run: error: {src}:1: JSON nested too deeply"
+    args = build_parser().parse_args(["run", str(DATA / "tiny"), "-i", str(src), "-o", "-"])
+    with pytest.raises(InvalidArgumentError) as e:
+        args.handler(args)
+    assert type(e.value) is InvalidArgumentError
 
 
 @pytest.mark.parametrize(

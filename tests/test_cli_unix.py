@@ -177,19 +177,19 @@ def test_stdin_to_stdout_streaming_and_a_closed_pipe():
     assert result.stderr == ""
     np.testing.assert_allclose(defaults(result.stdout), want, rtol=1e-5)
     # `... | head -n 1`: the reader goes away after one line; the CLI stops quietly and early.
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [*base, "-b", "16"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-    )
-    feeder = threading.Thread(target=_feed_forever, args=(proc.stdin,))
-    feeder.start()
-    assert json.loads(proc.stdout.readline())["default"]
-    proc.stdout.close()
-    assert proc.wait(timeout=60) == 0
-    feeder.join(timeout=60)
-    assert proc.stderr.read() == b""
+    ) as proc:
+        feeder = threading.Thread(target=_feed_forever, args=(proc.stdin,))
+        feeder.start()
+        assert json.loads(proc.stdout.readline())["default"]
+        proc.stdout.close()
+        assert proc.wait(timeout=60) == 0
+        feeder.join(timeout=60)
+        assert proc.stderr.read() == b""
 
 
 def _feed_forever(stream) -> None:
@@ -197,6 +197,10 @@ def _feed_forever(stream) -> None:
         while True:
             stream.write(b"hello world\n" * 1000)
     except (BrokenPipeError, ValueError, OSError):
+        pass
+    try:
+        stream.close()  # the flush fails on the closed pipe; the descriptor is closed anyway
+    except OSError:
         pass
 
 
