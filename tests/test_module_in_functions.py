@@ -150,6 +150,27 @@ def test_tpu_context_in_defun_applies_the_module_twice():
             assert session.run(outputs) == (19.0, 16.0)
 
 
+def _unused_input_module_fn() -> None:
+    x = tf1.placeholder(tf.int64)
+    unused = tf1.placeholder(tf.int64)
+    hub.add_signature(inputs={"x": x, "unused": unused}, outputs=x * x)
+
+
+def test_tpu_context_in_defun_with_an_unused_input():
+    spec = hub.create_module_spec(_unused_input_module_fn)
+    with tf.Graph().as_default():
+
+        @_tf_internal.defun(tf.int32)
+        def computation(x):
+            _enter_tpu_context()
+            module = hub.Module(spec, name="module_", trainable=True)
+            return module({"x": tf.cast(x, tf.int64), "unused": tf.constant(2, tf.int64)})
+
+        output = computation(5)
+        with tf1.Session() as session:
+            assert session.run(output) == 25
+
+
 def test_tpu_context_in_defun_initializes_once():
     spec = hub.create_module_spec(_random_module_fn)
     with tf.Graph().as_default():
