@@ -1,20 +1,21 @@
-"""Benchmark: what Apache Beam adds per element on top of hubcore.Runner.
+"""Benchmark: what Apache Beam's RunInference with hubcore.beam.ModelHandler adds per element.
 
-On the same rows of the `text_table` fixture (short sentences, a 16-float embedding each), in one
+On the same rows of the `text_table` fixture (short sentences, an 8-float embedding each), in one
 process, timing whole passes over all rows (best of --repeat):
 
-  runner          hubcore.Runner(path)(batch) on numpy batches of --batch-size rows
-  handler         ModelHandler's own work without Beam: LoadedSignature.predict(rows) per batch
-                  (assembling rows into a batch, the run, splitting the outputs into rows)
-  beam, no model  a DirectRunner pipeline Create(rows) | BatchElements | one output per row:
-                  the cost of Beam itself
-  RunInference    Create(rows) | RunInference(ModelHandler(path)) on the DirectRunner
-  numpy batches   Create(batches) | RunInference(ModelHandler(path, inputs_are_batches=True)):
-                  elements that already are numpy batches of --batch-size rows
+  runner               hubcore.Runner(path)(batch) on numpy batches of --batch-size rows
+  handler (no Beam)    ModelHandler's own work without Beam: LoadedSignature.predict(rows) per
+                       batch (assembling rows into a batch, the run, splitting outputs into rows)
+  rows, no model       DirectRunner: Create(rows) | BatchElements | one output per row
+  rows, RunInference   DirectRunner: Create(rows) | RunInference(ModelHandler(path))
+  batches, no model    DirectRunner: Create(numpy batches of --batch-size rows) | Map
+  batches, RunInference  Create(batches) | RunInference(ModelHandler(path, inputs_are_batches=True))
 
-and prints rows/s and the per-row overhead of each against the Runner alone.
+and prints rows/s, µs per row, and for each RunInference pipeline what it costs per row beyond the
+same pipeline without a model (Beam's RunInference machinery plus the module's work), next to the
+Runner's own µs per row.
 
-Usage: python bench/bench_beam.py [--rows 20000] [--batch-size 256] [--repeat 3] [--module DIR]
+Usage: python bench/bench_beam.py [--rows 20000] [--batch-size 256] [--repeat 5] [--module DIR]
 (from a checkout without an installed hubcore: HUBCORE_BUILD_DIR=build/dev python bench/...)
 """
 
@@ -56,7 +57,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=20000)
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--module", default=str(ROOT / "tests" / "data" / "text_table"))
     args = parser.parse_args()
     if os.environ.get("HUBCORE_BUILD_DIR"):  # python/hubcore with that build's extension
@@ -75,7 +76,7 @@ def main() -> None:
     handler = hubcore.beam.ModelHandler(args.module, min_batch_size=size, max_batch_size=size)
     batch_handler = hubcore.beam.ModelHandler(args.module, inputs_are_batches=True)
 
-    def beam_no_model(p: beam.Pipeline) -> beam.PCollection:
+    def rows_no_model(p: beam.Pipeline) -> beam.PCollection:
         return (
             p
             | beam.Create(rows)
@@ -86,13 +87,17 @@ def main() -> None:
     cases: list[tuple[str, Callable[[], object]]] = [
         ("runner", lambda: [runner(b) for b in batches]),
         ("handler (no Beam)", lambda: [model.predict(list(b)) for b in batches]),
-        ("beam, no model", lambda: run_pipeline(beam_no_model)),
+        ("rows, no model", lambda: run_pipeline(rows_no_model)),
         (
-            "RunInference",
+            "rows, RunInference",
             lambda: run_pipeline(lambda p: p | beam.Create(rows) | RunInference(handler)),
         ),
         (
-            "numpy batches",
+            "batches, no model",
+            lambda: run_pipeline(lambda p: p | beam.Create(batches) | beam.Map(lambda b: b)),
+        ),
+        (
+            "batches, RunInference",
             lambda: run_pipeline(lambda p: p | beam.Create(batches) | RunInference(batch_handler)),
         ),
     ]
@@ -102,15 +107,16 @@ def main() -> None:
         f"{hubcore.__version__}; {n} rows of {os.path.basename(args.module)}, batches of {size}, "
         f"best of {args.repeat}"
     )
-    print("| path | seconds | rows/s | µs per row | overhead vs runner, µs per row |")
+    print("| path | seconds | rows/s | µs per row | RunInference beyond no model, µs per row |")
     print("|---|---|---|---|---|")
-    base = None
-    for name, fn in cases:
-        seconds = best_time(fn, args.repeat)
-        base = seconds if base is None else base
+    timings = {name: best_time(fn, args.repeat) for name, fn in cases}
+    for name, seconds in timings.items():
+        extra = ""
+        if name.endswith("RunInference"):
+            baseline = timings[name.replace("RunInference", "no model")]
+            extra = f"{(seconds - baseline) / n * 1e6:.1f}"
         per_row = seconds / n * 1e6
-        overhead = (seconds - base) / n * 1e6
-        print(f"| {name} | {seconds:.3f} | {n / seconds:,.0f} | {per_row:.1f} | {overhead:.1f} |")
+        print(f"| {name} | {seconds:.3f} | {n / seconds:,.0f} | {per_row:.1f} | {extra} |")
 
 
 if __name__ == "__main__":
