@@ -1,6 +1,6 @@
 // Copyright 2026 The hubcore Authors. SPDX-License-Identifier: Apache-2.0
 //
-// Writing TF1 Hub modules (see docs/format.md §1.4 and §2.5 of the format reference).
+// Writing TF1 Hub modules in the layout tensorflow_hub 0.15 wrote (see docs/format.md).
 #include "hubcore/module_writer.h"
 
 #include <signal.h>

@@ -1,6 +1,6 @@
 """Writing module directories: ``Module.export`` and ``ModuleSpec.export`` end here.
 
-The on-disk format is what tensorflow_hub 0.15 wrote (format reference §1.4, §2.5); the C++ core
+The on-disk format is what tensorflow_hub 0.15 wrote (docs/format.md); the C++ core
 (``module_writer.cc``) rewrites the asset nodes, names and copies the asset files and writes
 ``saved_model.pb`` and ``tfhub_module.pb``. This module orchestrates and adds the checkpoint.
 

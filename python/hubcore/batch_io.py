@@ -37,7 +37,7 @@ import sys
 import zipfile
 import zlib
 from collections.abc import Iterator, Mapping
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 import numpy as np
 
@@ -120,7 +120,7 @@ def _check_utf8(data: bytes, where: str, lines_before: int) -> None:
 # ---- readers --------------------------------------------------------------------------------
 
 
-def _check_npy_header(f: BinaryIO, size: int, where: str) -> None:
+def _check_npy_header(f: IO[bytes], size: int, where: str) -> None:
     """Checks that an .npy header declares an array the file can hold, before numpy allocates it."""
     version = np.lib.format.read_magic(f)
     if version == (1, 0):
@@ -511,7 +511,7 @@ class NpzWriter:
         for name, spec in self.outputs.items():
             if name not in self.parts:
                 arrays.update(_zero_rows(name, spec))
-        np.savez(self.out.file, **arrays)
+        np.savez(self.out.file, **arrays)  # type: ignore[arg-type]  # numpy stubs: allow_pickle
         self.out.commit()
 
 

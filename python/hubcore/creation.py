@@ -2,8 +2,8 @@
 
 A ``module_fn`` is traced once per graph variant in a fresh ``tf.Graph``; the resulting
 MetaGraphDefs become a ``tensorflow.SavedModel`` that the C++ core parses and validates, exactly as
-it does for a module read from disk. The format and error texts follow tensorflow_hub 0.15 (see the
-format reference, §3-§4 and §9.1).
+it does for a module read from disk. The format and error texts follow tensorflow_hub 0.15 (see
+docs/format.md).
 """
 
 from __future__ import annotations

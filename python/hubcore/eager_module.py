@@ -308,7 +308,7 @@ class _Signatures(Mapping[str, Any]):
         self._module = module
 
     def __getitem__(self, name: str) -> Any:
-        return self._module._signature_function(name, training=False)  # pylint: disable=protected-access
+        return self._module._signature_function(name, training=False)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._module.get_signature_names())
@@ -394,7 +394,7 @@ class _ModuleResource(tf.saved_model.experimental.TrackableResource):
         self._module_ref = module
         self._node = node_def_pb2.NodeDef.FromString(node_def)
         self._shared_name = f"hubcore_{uuid.uuid4().hex}_{node}"
-        self._initializer_form = module._builder.build_initializer(set(tags), node)  # pylint: disable=protected-access
+        self._initializer_form = module._builder.build_initializer(set(tags), node)
         super().__init__()
 
     def _create_resource(self) -> tf.Tensor:
@@ -419,7 +419,7 @@ class _ModuleResource(tf.saved_model.experimental.TrackableResource):
         return self._run_initializer(form)
 
     def _run_initializer(self, form: Mapping[str, Any]) -> None:
-        self._module_ref._apply_form(form, {})  # pylint: disable=protected-access
+        self._module_ref._apply_form(form, {})
 
     def initialize(self) -> None:
         """Creates and initializes the resource now (once per load)."""

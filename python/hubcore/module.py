@@ -164,6 +164,10 @@ class Module:
     that state and to the given inputs.
     """
 
+    # The caller's tf.Graph holding the state; None when a function body created the state
+    # eagerly (see _function_state). TensorFlow has no type information, hence Any.
+    _graph: Any
+
     def __init__(
         self,
         spec: ModuleSpec | str | os.PathLike[str],

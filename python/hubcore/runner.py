@@ -92,7 +92,7 @@ class Runner:
         _check_count("inter_op_threads", inter_op_threads, minimum=0)
         self._path = normalize_handle(path)  # URL or absolute path: pickles cross directories
         self._tags = normalize_tags(tags)
-        self._options = {
+        self._options: dict[str, Any] = {
             "intra_op_threads": intra_op_threads,
             "inter_op_threads": inter_op_threads,
             "custom_op_libraries": list(custom_op_libraries or []),
