@@ -685,6 +685,15 @@ def test_cache_is_shared_with_tensorflow_hub_both_ways(server, cache_dir):
     assert same_tree(cache_dir / sha1(a), DATA / "tiny")
 
 
+def test_unusable_cache_is_a_hubcore_error(server, tmp_path, monkeypatch):
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    monkeypatch.setenv("HUBCORE_CACHE_DIR", str(not_a_dir))
+    with pytest.raises(hubcore.FailedPreconditionError, match=str(not_a_dir)):
+        hubcore.resolve(server.url("ok"))
+    assert not server.requests
+
+
 def test_handle_normalization_and_schemes(tmp_path):
     assert resolver.url_scheme("HTTPS://x/y") == "https"
     assert resolver.url_scheme("/a/b") is None and resolver.url_scheme("C:\\x") is None

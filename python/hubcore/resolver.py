@@ -34,6 +34,8 @@ from hubcore.archive import archive_limits, extract_archive, is_archive
 from hubcore.errors import (
     CorruptModuleError,
     DownloadError,
+    Error,
+    FailedPreconditionError,
     InvalidArgumentError,
     ModulePathNotFoundError,
     NotAModuleError,
@@ -53,22 +55,30 @@ def resolve(handle: str | os.PathLike[str]) -> str:
 
     Raises ``hubcore.DownloadError`` subclasses for download failures (``HandleNotFoundError``,
     ``TruncatedDownloadError``, ``NotAnArchiveError``, ``OfflineError``), ``UnsafeArchiveError``
-    / ``CorruptModuleError`` for bad archives, and ``NotAModuleError`` when a fetched archive
-    holds no module.
+    / ``CorruptModuleError`` for bad archives, ``NotAModuleError`` when a fetched archive holds
+    no module, and ``FailedPreconditionError`` when the cache cannot be written (permissions, a
+    full disk).
     """
     handle = os.fspath(handle)
     if not isinstance(handle, str):
         raise InvalidArgumentError(f"a module handle must be a str path or URL, got {handle!r}")
-    scheme = url_scheme(handle)
-    if scheme is None:
-        return _resolve_local(handle)
-    if scheme == "file":
-        return _resolve_local(_file_url_path(handle))
-    if scheme in ("http", "https"):
-        from hubcore.download import download
+    try:
+        scheme = url_scheme(handle)
+        if scheme is None:
+            return _resolve_local(handle)
+        if scheme == "file":
+            return _resolve_local(_file_url_path(handle))
+        if scheme in ("http", "https"):
+            from hubcore.download import download
 
-        return _resolve_cached(handle, download)
-    return _resolve_cached(handle, _fetch_with_gfile)
+            return _resolve_cached(handle, download)
+        return _resolve_cached(handle, _fetch_with_gfile)
+    except Error:
+        raise
+    except OSError as e:
+        # The cache (or the archive) cannot be read or written: permissions, a full disk, ...
+        where = f" ({e.filename})" if e.filename else ""
+        raise FailedPreconditionError(f"{handle}: {e.strerror or e}{where}") from None
 
 
 def url_scheme(handle: str) -> str | None:
