@@ -43,7 +43,7 @@ import stat
 import tarfile
 import zlib
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, Protocol, cast
 
 from hubcore.errors import (
     CorruptModuleError,
@@ -56,10 +56,18 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_DEPTH",
     "DEFAULT_MAX_MEMBERS",
+    "Readable",
     "archive_limits",
     "extract_archive",
     "is_archive",
 ]
+
+
+class Readable(Protocol):
+    """What extraction reads from: a binary stream's ``read`` (a file, a response, a GFile)."""
+
+    def read(self, size: int = ..., /) -> bytes: ...
+
 
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 DEFAULT_MAX_BYTES = 64 << 30
@@ -104,7 +112,7 @@ def archive_limits() -> tuple[int, int, int]:
 
 def extract_archive(
     name: str,
-    stream: IO[bytes],
+    stream: Readable,
     dest: str,
     *,
     max_bytes: int | None = None,
@@ -130,7 +138,7 @@ def extract_archive(
         _extract_stream(name, decompressed, dest, limits)
     finally:
         if decompressed is not sniffed:
-            decompressed.close()  # does not close the stream
+            cast(IO[bytes], decompressed).close()  # a decompressor; does not close the stream
 
 
 class _Sniffed:
@@ -139,7 +147,7 @@ class _Sniffed:
     ``read`` passes each call through as it is, so a network stream is extracted as it arrives
     (a buffered reader would wait for a full buffer)."""
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: Readable) -> None:
         self._stream = stream
         head = b""
         while len(head) < _SNIFF_BYTES:
@@ -166,13 +174,14 @@ class _Limits:
     max_depth: int
 
 
-def _extract_stream(archive: str, decompressed: IO[bytes], dest: str, limits: _Limits) -> None:
+def _extract_stream(archive: str, decompressed: Readable, dest: str, limits: _Limits) -> None:
     max_bytes, max_members = limits.max_bytes, limits.max_members
     stream = _LimitedReader(archive, decompressed, max_bytes + 2048 * max_members + (16 << 20))
     written = 0
     members = 0
     try:
-        with tarfile.open(archive, mode="r|*", fileobj=stream, tarinfo=_GuardedTarInfo) as tar:
+        fileobj = cast(IO[bytes], stream)  # tarfile's stream mode only calls read()
+        with tarfile.open(archive, mode="r|*", fileobj=fileobj, tarinfo=_GuardedTarInfo) as tar:
             for member in tar:
                 members += 1
                 if members > max_members:
@@ -304,11 +313,12 @@ class _GuardedTarInfo(tarfile.TarInfo):
 
     def _proc_member(self, tarfile_: tarfile.TarFile) -> Any:
         if self.type in _HEADER_TYPES and self.size > _MAX_HEADER_BYTES:
+            where = os.fsdecode(tarfile_.name or "archive")
             raise UnsafeArchiveError(
-                f"{tarfile_.name or 'archive'}: member {self.name!r}: extended header of "
-                f"{self.size} bytes exceeds {_MAX_HEADER_BYTES}"
+                f"{where}: member {self.name!r}: extended header of {self.size} bytes exceeds "
+                f"{_MAX_HEADER_BYTES}"
             )
-        return super()._proc_member(tarfile_)
+        return super()._proc_member(tarfile_)  # type: ignore[misc]  # tarfile's private hook
 
 
 class _StreamError(Exception):
@@ -318,7 +328,7 @@ class _StreamError(Exception):
 class _LimitedReader:
     """A read-only stream over the decompressed archive that bounds the bytes read."""
 
-    def __init__(self, archive: str, inner: IO[bytes], limit: int) -> None:
+    def __init__(self, archive: str, inner: Readable, limit: int) -> None:
         self._archive = archive
         self._inner = inner
         self._limit = limit
@@ -355,14 +365,15 @@ def _compression(head: bytes) -> str | None:
     return None
 
 
-def _decompressor(f: _Sniffed) -> IO[bytes]:
+def _decompressor(f: _Sniffed) -> Readable:
     kind = _compression(f.head)
+    raw = cast(IO[bytes], f)  # the decompressors only ever call read()
     if kind == "gz":
-        return gzip.GzipFile(fileobj=f, mode="rb")  # type: ignore[return-value]
+        return gzip.GzipFile(fileobj=raw, mode="rb")
     if kind == "bz2":
-        return bz2.BZ2File(f, "rb")  # type: ignore[return-value]
+        return bz2.BZ2File(raw, "rb")
     if kind == "xz":
-        return lzma.LZMAFile(f, "rb")  # type: ignore[return-value]
+        return lzma.LZMAFile(raw, "rb")
     return f
 
 

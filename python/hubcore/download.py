@@ -89,7 +89,7 @@ def request_url(handle: str) -> str:
 
 def download(handle: str, dest: str) -> None:
     """Downloads the module archive of URL ``handle`` and extracts it into the empty ``dest``."""
-    retries = _env_number("HUBCORE_DOWNLOAD_RETRIES", DEFAULT_RETRIES, int)
+    retries = int(_env_number("HUBCORE_DOWNLOAD_RETRIES", DEFAULT_RETRIES, int))
     timeout = _env_number("HUBCORE_HTTP_TIMEOUT_S", DEFAULT_TIMEOUT_S, float)
     opener = urllib.request.build_opener(
         urllib.request.HTTPSHandler(context=_ssl_context()), _Headers(handle)
