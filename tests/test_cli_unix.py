@@ -218,8 +218,9 @@ def _feed_forever(stream) -> None:
         (["M", "O"], "M", "O", []),
     ],
 )
-def test_tags_do_not_swallow_positionals(argv, module, out, tags):
-    args = cli.build_parser().parse_args(["export-serving", *argv])
+@pytest.mark.parametrize("command", ["export-serving", "export-tf2"])
+def test_tags_do_not_swallow_positionals(command, argv, module, out, tags):
+    args = cli.build_parser().parse_args([command, *argv])
     cli.finish_parsing(args)
     assert (args.module, args.out, args.tags) == (module, out, tags)
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from hubcore import _core
+from hubcore._export import atomic_directory
 from hubcore.eager_module import EagerModule, load
 from hubcore.errors import InvalidArgumentError
 
@@ -60,13 +60,8 @@ def export_tf2(
     ]
     root.__call__ = _call_function(module)
     signatures = {name: _flat_signature(module, name) for name in module.get_signature_names()}
-    temp_dir = _core.create_export_temp_dir(out_dir)
-    try:
+    with atomic_directory(out_dir) as temp_dir:
         tf.saved_model.save(root, temp_dir, signatures=signatures)
-        _core.commit_export_dir(temp_dir, out_dir)
-    except BaseException:
-        _core.remove_export_dir(temp_dir)
-        raise
     return out_dir
 
 

@@ -9,7 +9,29 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-__all__ = ["add_tags_option", "finish_parsing", "muted_native_stderr"]
+__all__ = [
+    "add_module_argument",
+    "add_tags_option",
+    "description",
+    "finish_parsing",
+    "muted_native_stderr",
+]
+
+
+def description(doc: str | None) -> str:
+    """A command module's docstring, after its title line, as ``--help`` text (no reST quotes)."""
+    body = (doc or "").split("\n\n", 1)[-1]
+    return body.replace("``", "'")
+
+
+def add_module_argument(parser: argparse.ArgumentParser) -> None:
+    """The MODULE positional (optional for argparse; see :func:`add_tags_option`)."""
+    parser.add_argument(
+        "module",
+        nargs="?",
+        metavar="MODULE",
+        help="TF1 Hub module: a directory, a .tar(.gz) archive or a URL",
+    )
 
 
 @contextlib.contextmanager

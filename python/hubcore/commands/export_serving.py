@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hubcore.commands import add_tags_option
+from hubcore.commands import add_module_argument, add_tags_option, description
 
 __all__ = ["add_parser", "run"]
 
@@ -20,12 +20,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "export-serving",
         help="write a module as a SavedModel (tag 'serve', 'serving_default') for serving",
-        description=__doc__.split("\n\n", 1)[1],
+        description=description(__doc__),
         usage="%(prog)s [options] MODULE OUT",
     )
-    p.add_argument(
-        "module", nargs="?", metavar="MODULE", help="TF1 Hub module directory or .tar(.gz) archive"
-    )
+    add_module_argument(p)
     p.add_argument("out", nargs="?", metavar="OUT", help="directory to create (must not exist)")
     add_tags_option(p, ["module", "out"])
     p.add_argument(

@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from hubcore.commands import add_module_argument, add_tags_option, description
+
 __all__ = ["add_parser", "run"]
 
 
@@ -19,17 +21,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "export-tf2",
         help="write a module as a TF2 SavedModel (tf.saved_model.load, no hubcore needed)",
-        description=__doc__.split("\n\n", 1)[1],
+        description=description(__doc__),
+        usage="%(prog)s [options] MODULE OUT",
     )
-    p.add_argument("module", help="path of a TF1 Hub module directory or archive")
-    p.add_argument("out", help="directory to create (must not exist)")
-    p.add_argument(
-        "--tags",
-        nargs="*",
-        default=[],
-        metavar="TAG",
-        help="tags of the graph variant to export (default: the untagged variant)",
-    )
+    add_module_argument(p)
+    p.add_argument("out", nargs="?", metavar="OUT", help="directory to create (must not exist)")
+    add_tags_option(p, ["module", "out"])
     p.set_defaults(handler=run)
 
 

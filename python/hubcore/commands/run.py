@@ -15,7 +15,7 @@ import argparse
 import sys
 import time
 
-from hubcore.commands import add_tags_option
+from hubcore.commands import add_module_argument, add_tags_option, description
 
 __all__ = ["add_parser", "run"]
 
@@ -38,12 +38,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "run",
         help="run a module's signature over an input file (batch inference)",
-        description=__doc__.split("\n\n", 1)[1],
+        description=description(__doc__),
         usage="%(prog)s [options] MODULE --input FILE --output FILE",
     )
-    p.add_argument(
-        "module", nargs="?", metavar="MODULE", help="TF1 Hub module directory or .tar(.gz) archive"
-    )
+    add_module_argument(p)
     p.add_argument(
         "--input",
         "-i",

@@ -16,7 +16,7 @@ import sys
 from typing import Any
 
 from hubcore import _core
-from hubcore.commands import add_tags_option
+from hubcore.commands import add_module_argument, add_tags_option, description
 from hubcore.errors import ModulePathNotFoundError, SignatureNotFoundError, VariantNotFoundError
 from hubcore.resolver import normalize_handle, resolve
 
@@ -191,15 +191,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "show",
         help="describe a module: variants, signatures (with tensor names), variables, assets",
-        description=__doc__.split("\n\n", 1)[1],
+        description=description(__doc__),
         usage="%(prog)s [options] MODULE",
     )
-    p.add_argument(
-        "module",
-        nargs="?",
-        metavar="MODULE",
-        help="module directory, .tar(.gz) archive or URL",
-    )
+    add_module_argument(p)
     add_tags_option(p, ["module"])
     p.add_argument(
         "--signature",
