@@ -50,19 +50,18 @@ class OutputFile:
         self._tmp: str | None = None  # set when written atomically
         self._target = ""
         self._closes = True
-        mode = "wb" if binary else "w"
         if path == STDIO:
             self.file: IO = sys.stdout.buffer if binary else sys.stdout
             self._closes = False
             return
         try:
-            self.file = self._open(path, mode)
+            self.file = self._open(path, binary)
         except InvalidArgumentError:
             raise
         except OSError as e:
             raise InvalidArgumentError(f"Cannot write output {path}: {e.strerror or e}") from None
 
-    def _open(self, path: str, mode: str) -> IO:
+    def _open(self, path: str, binary: bool) -> IO:
         try:
             st: os.stat_result | None = os.stat(path)  # follows symlinks
         except FileNotFoundError:
@@ -75,19 +74,19 @@ class OutputFile:
         if descriptor is None and m and m.group(1) in (None, str(os.getpid())):
             descriptor = int(m.group(2))
         if descriptor is not None:
-            return os.fdopen(os.dup(descriptor), mode, **_text_args(mode))
+            return _stream(os.dup(descriptor), binary)
         special = absolute.startswith(_SPECIAL_ROOTS)
         if st is not None and (special or not stat.S_ISREG(st.st_mode)):
             if stat.S_ISSOCK(st.st_mode):
-                return _connect(path, mode)
-            return open(path, mode, **_text_args(mode))
+                return _connect(path, binary)
+            return _stream(path, binary)
         # A new path or a regular file (also behind symlinks): write beside the real target.
         self._target = os.path.realpath(path)
         folder = os.path.dirname(self._target)
         os.makedirs(folder, exist_ok=True)
         name = f".{os.path.basename(self._target)}.tmp-{uuid.uuid4().hex[:8]}"
         self._tmp = os.path.join(folder, name)
-        file = open(self._tmp, mode, **_text_args(mode))
+        file = _stream(self._tmp, binary)
         if st is not None:
             os.chmod(self._tmp, stat.S_IMODE(st.st_mode))
         return file
@@ -122,18 +121,21 @@ class OutputFile:
             self.file.flush()
 
 
-def _text_args(mode: str) -> dict[str, str]:
-    return {} if "b" in mode else {"encoding": "utf-8"}
+def _stream(target: str | int, binary: bool) -> IO:
+    """``target`` (a path or a descriptor to own) opened for writing bytes or UTF-8 text."""
+    if binary:
+        return open(target, "wb")
+    return open(target, "w", encoding="utf-8")
 
 
-def _connect(path: str, mode: str) -> IO:
+def _connect(path: str, binary: bool) -> IO:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(path)
     except OSError:
         sock.close()
         raise
-    stream = sock.makefile(mode, **_text_args(mode))
+    stream: IO = sock.makefile("wb") if binary else sock.makefile("w", encoding="utf-8")
     sock.close()  # the stream keeps the connection open
     return stream
 
