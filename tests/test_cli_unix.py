@@ -338,3 +338,14 @@ def test_own_descriptor_paths_write_through_the_descriptor(tmp_path, x_jsonl, wa
     assert earlier == "earlier line"
     np.testing.assert_allclose(rows, want, rtol=1e-5)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["log.jsonl", "x.jsonl"]
+
+
+def test_a_failed_write_is_a_one_line_error(x_jsonl):
+    # /dev/full takes opens and refuses every write with ENOSPC, like a full disk.
+    with pytest.raises(InvalidArgumentError) as e:
+        run_handler(
+            "run", DATA / "tiny", "-i", x_jsonl, "-o", "/dev/full", "--output-format", "jsonl"
+        )
+    assert type(e.value) is InvalidArgumentError
+    assert str(e.value) == "Cannot write output /dev/full: No space left on device"
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)

@@ -12,12 +12,27 @@ only when the run succeeds; pipes, devices and symlinks are written in place, ne
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
+from collections.abc import Iterator
 
 from hubcore.commands import add_module_argument, add_tags_option, description
+from hubcore.errors import InvalidArgumentError
 
 __all__ = ["add_parser", "run"]
+
+
+@contextlib.contextmanager
+def _writing(output: str) -> Iterator[None]:
+    """Turns a failed write (a full disk, a vanished mount) into a one-line error naming the
+    output; a closed pipe stays BrokenPipeError, which ends the run quietly."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise InvalidArgumentError(f"Cannot write output {output}: {e.strerror or e}") from None
 
 
 def _positive(text: str) -> int:
@@ -116,11 +131,13 @@ def run(args: argparse.Namespace) -> int:
             signature, source.batches(args.batch_size), max_in_flight=args.in_flight
         )
         for n, outputs in stream:
-            writer.write(outputs, n)
+            with _writing(args.output):
+                writer.write(outputs, n)
             done += n
             if progress is not None:
                 progress.update(n)
-        writer.commit()
+        with _writing(args.output):
+            writer.commit()
     except BaseException:
         out.abort()
         raise
