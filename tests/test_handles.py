@@ -286,6 +286,14 @@ def test_beam_transform_takes_a_url(server):
     assert server.count("ok") == 1
 
 
+def test_run_command_takes_a_url(server, tmp_path, capsys):
+    z = golden()
+    src, out = tmp_path / "in.npz", tmp_path / "out.npz"
+    np.savez(src, x=z["input.default.x"])
+    assert cli.main(["run", server.url("ok"), "-i", str(src), "-o", str(out)]) == 0
+    np.testing.assert_allclose(np.load(out)["default"], z["default.default"], rtol=1e-6)
+
+
 def test_show_command_in_a_subprocess_takes_a_url(server):
     out = subprocess.run(
         [*cli_command(), "show", server.url("ok")],
