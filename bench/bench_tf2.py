@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _dev_build import use_build_dir
 from bench_module import VOCAB, WIDTH
 from bench_module import build as build_large_module
-from bench_runner import DATA, make_inputs, rate
+from bench_runner import DATA, make_inputs
 
 LARGE = "large"
 LOADERS = ("hub.load", "hubcore.load", "hubcore.Runner", "hubcore.KerasLayer")
@@ -98,12 +98,15 @@ def open_callable(loader: str, path: str) -> Callable[[dict[str, np.ndarray]], A
 def _load_child(loader: str, name: str, path: str) -> dict[str, float]:
     """One cold load in this (fresh) process: load time and load + first result."""
     import keras  # noqa: F401  (imports excluded from the figures)
-    import tensorflow  # noqa: F401
+    import tensorflow as tf
 
-    import hubcore  # noqa: F401
+    import hubcore
 
     if loader == "hub.load":
         import tensorflow_hub  # noqa: F401
+    else:
+        getattr(hubcore, loader.split(".", 1)[1])  # imports the lazily loaded submodule
+    tf.constant(0.0).numpy()  # the process's eager context, whichever library comes first
     feeds = make_feeds(name, 1, np.random.default_rng(0))
     start = time.perf_counter()
     call = open_callable(loader, path)
@@ -143,6 +146,28 @@ def load_table(modules: list[str], large_dir: str, repeat: int, loaders: list[st
             print(f"| {name} | {label} | {cells} | {ratio} |", flush=True)
 
 
+def interleaved_rates(
+    calls: dict[str, Callable[[], Any]], rows: int, seconds: float, rounds: int = 20
+) -> dict[str, float]:
+    """Rows/s of each call: the best of `rounds` windows, taken in turn for every call so that
+    load from elsewhere on the machine hits all of them alike; after a warm-up."""
+    best = dict.fromkeys(calls, 0.0)
+    for fn in calls.values():
+        for _ in range(3):
+            fn()
+    for _ in range(rounds):
+        for label, fn in calls.items():
+            n, start = 0, time.perf_counter()
+            while True:
+                fn()
+                n += 1
+                elapsed = time.perf_counter() - start
+                if elapsed >= seconds / rounds:
+                    break
+            best[label] = max(best[label], n * rows / elapsed)
+    return best
+
+
 def call_table(modules: list[str], large_dir: str, seconds: float) -> None:
     import tensorflow_hub as hub
 
@@ -171,7 +196,7 @@ def call_table(modules: list[str], large_dir: str, seconds: float) -> None:
                 calls["hubcore.load obj()"] = lambda o=obj, t=tensors: o(t)
             for fn in calls.values():
                 np.testing.assert_allclose(np.asarray(fn()), want, rtol=1e-4, atol=1e-5)
-            rates = {label: rate(fn, batch, seconds) for label, fn in calls.items()}
+            rates = interleaved_rates(calls, batch, seconds * len(calls))
             cells = " | ".join(f"{rates[c]:,.0f}" if c in rates else "n/a" for c in columns)
             ratio = (
                 f"{rates['hubcore.load sig'] / rates['hub.load sig']:.2f}"
@@ -181,16 +206,19 @@ def call_table(modules: list[str], large_dir: str, seconds: float) -> None:
             print(f"| {name} | {batch} | {cells} | {ratio} |", flush=True)
 
 
-def step_time(step: Callable[[], Any], steps: int) -> float:
-    """Median seconds of one `step()` after a warm-up (the first steps trace tf.functions)."""
-    for _ in range(3):
-        step()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def step_times(steps: dict[str, Callable[[], Any]], count: int) -> dict[str, float]:
+    """Median seconds of one call of each step, taken in turn, after a warm-up (the first
+    steps trace the tf.functions)."""
+    for step in steps.values():
+        for _ in range(3):
+            step()
+    times: dict[str, list[float]] = {label: [] for label in steps}
+    for _ in range(count):
+        for label, step in steps.items():
+            start = time.perf_counter()
+            step()
+            times[label].append(time.perf_counter() - start)
+    return {label: statistics.median(t) for label, t in times.items()}
 
 
 def fit_table(modules: list[str], large_dir: str, steps: int, batch: int) -> None:
@@ -202,16 +230,21 @@ def fit_table(modules: list[str], large_dir: str, steps: int, batch: int) -> Non
         print("\n(hubcore.KerasLayer not available: no Keras fit figures)")
         return
     rng = np.random.default_rng(0)
-    print(f"\n| module | Keras fit step, batch {batch} | ms/step | vs precomputed features |")
+    print(f"\n| module | Keras train_on_batch, batch {batch} | ms/step | vs precomputed features |")
     print("|---|---|---|---|")
     for name in modules:
         path = module_path(name, large_dir)
         feeds = make_feeds(name, batch, rng)
+        x = feeds if len(feeds) > 1 else next(iter(feeds.values()))
         target = rng.standard_normal([batch, 1]).astype(np.float32)
 
         def head_on_layer(trainable: bool, path: str = path, feeds=feeds) -> keras.Model:
             inputs = {
-                key: keras.Input(shape=value.shape[1:], dtype=value.dtype.name, name=key)
+                key: keras.Input(
+                    shape=value.shape[1:],
+                    dtype="string" if value.dtype == object else value.dtype.name,
+                    name=key,
+                )
                 for key, value in feeds.items()
             }
             if len(inputs) == 1:
@@ -221,15 +254,21 @@ def fit_table(modules: list[str], large_dir: str, steps: int, batch: int) -> Non
 
         precomputed = np.asarray(hubcore.KerasLayer(path)(as_tensors(feeds)))
         head = keras.Sequential([keras.Input(precomputed.shape[1:]), keras.layers.Dense(1)])
-        head.compile(optimizer="sgd", loss="mse")
-        base = step_time(lambda h=head, p=precomputed, y=target: h.train_on_batch(p, y), steps)
-        print(f"| {name} | Dense(1) on precomputed features | {base * 1e3:.2f} | 1.00x |")
+        models = {"Dense(1) on precomputed features": (head, precomputed)}
         for trainable in (False, True):
-            model = head_on_layer(trainable)
-            model.compile(optimizer="sgd", loss="mse")
-            x = feeds if len(feeds) > 1 else next(iter(feeds.values()))
-            t = step_time(lambda m=model, x=x, y=target: m.train_on_batch(x, y), steps)
             label = f"Dense(1) on KerasLayer(trainable={trainable})"
+            models[label] = (head_on_layer(trainable), x)
+        for model, _ in models.values():
+            model.compile(optimizer="sgd", loss="mse")
+        times = step_times(
+            {
+                label: (lambda m=model, x=inputs, y=target: m.train_on_batch(x, y))
+                for label, (model, inputs) in models.items()
+            },
+            steps,
+        )
+        base = times["Dense(1) on precomputed features"]
+        for label, t in times.items():
             print(f"| {name} | {label} | {t * 1e3:.2f} | {t / base:.2f}x |", flush=True)
 
 
