@@ -92,6 +92,12 @@ def test_batchnorm_train_variant_updates_moving_mean_and_adds_losses():
     assert len(layer.losses) == 1 and float(layer.losses[0]) > 0
     model.fit(x, x[:, :1], epochs=1, verbose=0)
     assert not np.allclose(moving_mean.numpy(), before)
+    frozen = hubcore.KerasLayer(str(DATA / "batchnorm"))
+    (frozen_mean,) = [w for w in frozen.weights if "moving_mean" in w.name]
+    initial = frozen_mean.numpy().copy()
+    frozen(x, training=True)  # a frozen layer runs the inference variant: no update, no loss
+    assert frozen.losses == []
+    np.testing.assert_array_equal(frozen_mean.numpy(), initial)
 
 
 def test_signature_outputs_as_dict_and_output_key():
