@@ -1,6 +1,7 @@
 // Copyright 2026 The hubcore Authors. SPDX-License-Identifier: Apache-2.0
 //
-// Bindings for hubcore::GraphRewriter: state and apply graphs cross as serialized bytes.
+// Bindings for hubcore::GraphRewriter: state and apply graphs cross as serialized bytes inside
+// read-only result objects (StateGraph, ApplyGraph, InputMapping, OutputRef).
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -12,25 +13,80 @@ namespace py = pybind11;
 namespace hubcore::python {
 namespace {
 
-py::dict BytesListsToDict(const std::map<std::string, std::vector<std::string>>& lists) {
-  py::dict out;
-  for (const auto& [key, values] : lists) {
-    py::list items;
-    for (const auto& v : values) items.append(py::bytes(v));
-    out[py::str(key)] = items;
-  }
+std::vector<py::bytes> BytesList(const std::vector<std::string>& values) {
+  return {values.begin(), values.end()};
+}
+
+std::map<std::string, std::vector<py::bytes>> BytesListsToDict(
+    const std::map<std::string, std::vector<std::string>>& lists) {
+  std::map<std::string, std::vector<py::bytes>> out;
+  for (const auto& [key, values] : lists) out[key] = BytesList(values);
   return out;
 }
 
-py::list BytesList(const std::vector<std::string>& values) {
-  py::list items;
-  for (const auto& v : values) items.append(py::bytes(v));
-  return items;
+// The result types, read-only: Python reads them once per instantiation or call.
+void RegisterResultTypes(py::module_& m) {
+  py::class_<StateGraph>(m, "StateGraph", "What a hub.Module instance imports for its state.")
+      .def_property_readonly(
+          "graph_def", [](const StateGraph& g) { return py::bytes(g.graph_def); },
+          "Serialized GraphDef, names under the instance scope.")
+      .def_readonly("node_lists", &StateGraph::node_lists,
+                    "node_list collections (table_initializer, asset_filepaths, ...).")
+      .def_property_readonly(
+          "bytes_lists", [](const StateGraph& g) { return BytesListsToDict(g.bytes_lists); },
+          "bytes_list collections: scoped VariableDefs, cond/while context defs.")
+      .def_readonly("colocated_nodes", &StateGraph::colocated_nodes,
+                    "Nodes that keep a `_class` attribute.")
+      .def_property_readonly(
+          "function_library", [](const StateGraph& g) { return py::bytes(g.function_library); },
+          "Serialized FunctionDefLibrary, b'' when the graph has none.")
+      .def_readonly("num_nodes", &StateGraph::num_nodes);
+
+  py::class_<InputMapping>(m, "InputMapping", "One input-map entry of an apply graph.")
+      .def_readonly("key", &InputMapping::key,
+                    "How the GraphDef names the tensor ('module/w:0', '^module/w' for control).")
+      .def_readonly("is_state", &InputMapping::is_state,
+                    "True: map to the caller-graph tensor or op named `key` (minus '^').")
+      .def_readonly("input_key", &InputMapping::input_key, "Otherwise: the signature input ...")
+      .def_readonly("component", &InputMapping::component, "... and its component.");
+
+  py::class_<OutputRef> output_ref(m, "OutputRef",
+                                   "Where a signature output component comes from.");
+  py::enum_<OutputRef::Kind>(output_ref, "Kind")
+      .value("IMPORTED", OutputRef::kImported, "A tensor of the imported apply graph.")
+      .value("INPUT", OutputRef::kInput, "A signature input passed through.")
+      .value("STATE", OutputRef::kState, "A state tensor of the instance.");
+  output_ref.def_readonly("kind", &OutputRef::kind)
+      .def_readonly("tensor", &OutputRef::tensor, "IMPORTED / STATE: the tensor name.")
+      .def_readonly("input_key", &OutputRef::input_key, "INPUT: the signature input ...")
+      .def_readonly("component", &OutputRef::component, "... and its component.");
+
+  py::class_<ApplyGraph>(m, "ApplyGraph", "What one signature call of an instance imports.")
+      .def_property_readonly(
+          "graph_def", [](const ApplyGraph& g) { return py::bytes(g.graph_def); },
+          "Serialized GraphDef, names under the apply scope.")
+      .def_readonly("input_map", &ApplyGraph::input_map)
+      .def_readonly("outputs", &ApplyGraph::outputs, "Output key -> its components.")
+      .def_readonly("update_ops", &ApplyGraph::update_ops, "Scoped update ops (trainable only).")
+      .def_readonly("asset_tensors", &ApplyGraph::asset_tensors, "Scoped asset Const tensors.")
+      .def_property_readonly(
+          "cond_context", [](const ApplyGraph& g) { return BytesList(g.context_defs); },
+          "Serialized CondContextDefs (module-relative names).")
+      .def_property_readonly(
+          "while_context", [](const ApplyGraph& g) { return BytesList(g.while_context_defs); },
+          "Serialized WhileContextDefs (module-relative names).")
+      .def_readonly("colocated_nodes", &ApplyGraph::colocated_nodes,
+                    "Nodes that keep a `_class` attribute.")
+      .def_property_readonly(
+          "function_library", [](const ApplyGraph& g) { return py::bytes(g.function_library); },
+          "Serialized FunctionDefLibrary, b'' when the graph has none.")
+      .def_readonly("num_nodes", &ApplyGraph::num_nodes);
 }
 
 }  // namespace
 
 void RegisterRewriteBindings(py::module_& m) {
+  RegisterResultTypes(m);
   py::class_<GraphRewriter, std::shared_ptr<GraphRewriter>>(m, "GraphRewriter")
       .def(py::init([](std::shared_ptr<ModuleSpec> spec) {
              return std::make_shared<GraphRewriter>(std::shared_ptr<const ModuleSpec>(spec));
@@ -46,18 +102,10 @@ void RegisterRewriteBindings(py::module_& m) {
             options.checkpoint_prefix = checkpoint_prefix;
             StateGraph graph;
             RunWithoutGil([&] { return self.BuildStateGraph(tags, options, &graph); });
-            py::dict out;
-            out["graph_def"] = py::bytes(graph.graph_def);
-            out["node_lists"] = graph.node_lists;
-            out["bytes_lists"] = BytesListsToDict(graph.bytes_lists);
-            out["colocated_nodes"] = graph.colocated_nodes;
-            out["function_library"] = py::bytes(graph.function_library);
-            out["num_nodes"] = graph.num_nodes;
-            return out;
+            return graph;
           },
           py::arg("tags"), py::arg("scope"), py::arg("trainable"), py::arg("checkpoint_prefix"),
-          "Builds the state graph of an instance; returns a dict (graph_def bytes, "
-          "node_lists, bytes_lists, colocated_nodes, num_nodes).")
+          "Builds the state graph of an instance.")
       .def(
           "build_apply_graph",
           [](GraphRewriter& self, const std::set<std::string>& tags, const std::string& signature,
@@ -70,38 +118,11 @@ void RegisterRewriteBindings(py::module_& m) {
             options.input_colocation = input_colocation;
             ApplyGraph graph;
             RunWithoutGil([&] { return self.BuildApplyGraph(tags, signature, options, &graph); });
-            py::dict out;
-            out["graph_def"] = py::bytes(graph.graph_def);
-            py::list input_map;
-            for (const auto& m : graph.input_map) {
-              input_map.append(py::make_tuple(m.key, m.is_state, m.input_key, m.component));
-            }
-            out["input_map"] = input_map;
-            py::dict outputs;
-            for (const auto& [key, refs] : graph.outputs) {
-              py::list items;
-              for (const auto& r : refs) {
-                items.append(
-                    py::make_tuple(static_cast<int>(r.kind), r.tensor, r.input_key, r.component));
-              }
-              outputs[py::str(key)] = items;
-            }
-            out["outputs"] = outputs;
-            out["update_ops"] = graph.update_ops;
-            out["asset_tensors"] = graph.asset_tensors;
-            out["cond_context"] = BytesList(graph.context_defs);
-            out["while_context"] = BytesList(graph.while_context_defs);
-            out["colocated_nodes"] = graph.colocated_nodes;
-            out["function_library"] = py::bytes(graph.function_library);
-            out["num_nodes"] = graph.num_nodes;
-            return out;
+            return graph;
           },
           py::arg("tags"), py::arg("signature"), py::arg("scope"), py::arg("state_scope"),
           py::arg("trainable"), py::arg("input_colocation"),
-          "Builds the apply graph of a signature call; returns a dict (graph_def bytes, "
-          "input_map [(key, is_state, input_key, component)], outputs {key: [(kind, tensor, "
-          "input_key, component)]}, update_ops, asset_tensors, cond_context, while_context, "
-          "colocated_nodes, num_nodes).");
+          "Builds the apply graph of a signature call.");
 }
 
 }  // namespace hubcore::python

@@ -5,7 +5,7 @@ Native core of hubcore (private; use the hubcore package).
 from __future__ import annotations
 import collections.abc
 import typing
-__all__: list[str] = ['AssetInfo', 'CheckpointEntry', 'FunctionFormBuilder', 'GraphRewriter', 'GraphVariant', 'LoadedModule', 'ModuleSpec', 'SignatureInfo', 'TensorInfo', 'TensorKind', 'TensorShape', 'VariableInfo', 'VariablePartition', 'build_export_saved_model', 'commit_export_dir', 'create_export_temp_dir', 'dtype_name', 'remove_export_dir', 'serialize_attachment', 'serialize_module_def', 'write_module_files']
+__all__: list[str] = ['ApplyGraph', 'AssetInfo', 'CheckpointEntry', 'FunctionFormBuilder', 'GraphRewriter', 'GraphVariant', 'InputMapping', 'LoadedModule', 'ModuleSpec', 'OutputRef', 'SignatureInfo', 'StateGraph', 'TensorInfo', 'TensorKind', 'TensorShape', 'VariableInfo', 'VariablePartition', 'build_export_saved_model', 'commit_export_dir', 'create_export_temp_dir', 'dtype_name', 'remove_export_dir', 'serialize_attachment', 'serialize_module_def', 'write_module_files']
 class TensorKind:
     """
     Members:
@@ -209,16 +209,198 @@ class ModuleSpec:
     @property
     def variants(self) -> list[GraphVariant]:
         ...
+class StateGraph:
+    """
+    What a hub.Module instance imports for its state.
+    """
+    @property
+    def bytes_lists(self) -> dict[str, list[bytes]]:
+        """
+        bytes_list collections: scoped VariableDefs, cond/while context defs.
+        """
+    @property
+    def colocated_nodes(self) -> list[str]:
+        """
+        Nodes that keep a `_class` attribute.
+        """
+    @property
+    def function_library(self) -> bytes:
+        """
+        Serialized FunctionDefLibrary, b'' when the graph has none.
+        """
+    @property
+    def graph_def(self) -> bytes:
+        """
+        Serialized GraphDef, names under the instance scope.
+        """
+    @property
+    def node_lists(self) -> dict[str, list[str]]:
+        """
+        node_list collections (table_initializer, asset_filepaths, ...).
+        """
+    @property
+    def num_nodes(self) -> int:
+        ...
+class InputMapping:
+    """
+    One input-map entry of an apply graph.
+    """
+    @property
+    def component(self) -> int:
+        """
+        ... and its component.
+        """
+    @property
+    def input_key(self) -> str:
+        """
+        Otherwise: the signature input ...
+        """
+    @property
+    def is_state(self) -> bool:
+        """
+        True: map to the caller-graph tensor or op named `key` (minus '^').
+        """
+    @property
+    def key(self) -> str:
+        """
+        How the GraphDef names the tensor ('module/w:0', '^module/w' for control).
+        """
+class OutputRef:
+    """
+    Where a signature output component comes from.
+    """
+    class Kind:
+        """
+        Members:
+        
+          IMPORTED : A tensor of the imported apply graph.
+        
+          INPUT : A signature input passed through.
+        
+          STATE : A state tensor of the instance.
+        """
+        IMPORTED: typing.ClassVar[OutputRef.Kind]
+        INPUT: typing.ClassVar[OutputRef.Kind]
+        STATE: typing.ClassVar[OutputRef.Kind]
+        __members__: typing.ClassVar[dict[str, OutputRef.Kind]]
+        @typing.overload
+        def __eq__(self, other: OutputRef.Kind) -> bool:
+            ...
+        @typing.overload
+        def __eq__(self, other: typing.SupportsInt | typing.SupportsIndex) -> bool:
+            ...
+        @typing.overload
+        def __eq__(self, other: typing.Any) -> bool:
+            ...
+        def __getstate__(self) -> int:
+            ...
+        def __hash__(self) -> int:
+            ...
+        def __index__(self) -> int:
+            ...
+        def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
+            ...
+        def __int__(self) -> int:
+            ...
+        @typing.overload
+        def __ne__(self, other: OutputRef.Kind) -> bool:
+            ...
+        @typing.overload
+        def __ne__(self, other: typing.SupportsInt | typing.SupportsIndex) -> bool:
+            ...
+        @typing.overload
+        def __ne__(self, other: typing.Any) -> bool:
+            ...
+        def __repr__(self) -> str:
+            ...
+        def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
+            ...
+        def __str__(self) -> str:
+            ...
+        @property
+        def name(self) -> str:
+            ...
+        @property
+        def value(self) -> int:
+            ...
+    @property
+    def component(self) -> int:
+        """
+        ... and its component.
+        """
+    @property
+    def input_key(self) -> str:
+        """
+        INPUT: the signature input ...
+        """
+    @property
+    def kind(self) -> OutputRef.Kind:
+        ...
+    @property
+    def tensor(self) -> str:
+        """
+        IMPORTED / STATE: the tensor name.
+        """
+class ApplyGraph:
+    """
+    What one signature call of an instance imports.
+    """
+    @property
+    def asset_tensors(self) -> list[str]:
+        """
+        Scoped asset Const tensors.
+        """
+    @property
+    def colocated_nodes(self) -> list[str]:
+        """
+        Nodes that keep a `_class` attribute.
+        """
+    @property
+    def cond_context(self) -> list[bytes]:
+        """
+        Serialized CondContextDefs (module-relative names).
+        """
+    @property
+    def function_library(self) -> bytes:
+        """
+        Serialized FunctionDefLibrary, b'' when the graph has none.
+        """
+    @property
+    def graph_def(self) -> bytes:
+        """
+        Serialized GraphDef, names under the apply scope.
+        """
+    @property
+    def input_map(self) -> list[InputMapping]:
+        ...
+    @property
+    def num_nodes(self) -> int:
+        ...
+    @property
+    def outputs(self) -> dict[str, list[OutputRef]]:
+        """
+        Output key -> its components.
+        """
+    @property
+    def update_ops(self) -> list[str]:
+        """
+        Scoped update ops (trainable only).
+        """
+    @property
+    def while_context(self) -> list[bytes]:
+        """
+        Serialized WhileContextDefs (module-relative names).
+        """
 class GraphRewriter:
     def __init__(self, spec: ModuleSpec) -> None:
         ...
-    def build_apply_graph(self, tags: collections.abc.Set[str], signature: str, scope: str, state_scope: str, trainable: bool, input_colocation: collections.abc.Mapping[str, collections.abc.Sequence[str]]) -> dict:
+    def build_apply_graph(self, tags: collections.abc.Set[str], signature: str, scope: str, state_scope: str, trainable: bool, input_colocation: collections.abc.Mapping[str, collections.abc.Sequence[str]]) -> ApplyGraph:
         """
-        Builds the apply graph of a signature call; returns a dict (graph_def bytes, input_map [(key, is_state, input_key, component)], outputs {key: [(kind, tensor, input_key, component)]}, update_ops, asset_tensors, cond_context, while_context, colocated_nodes, num_nodes).
+        Builds the apply graph of a signature call.
         """
-    def build_state_graph(self, tags: collections.abc.Set[str], scope: str, trainable: bool, checkpoint_prefix: str) -> dict:
+    def build_state_graph(self, tags: collections.abc.Set[str], scope: str, trainable: bool, checkpoint_prefix: str) -> StateGraph:
         """
-        Builds the state graph of an instance; returns a dict (graph_def bytes, node_lists, bytes_lists, colocated_nodes, num_nodes).
+        Builds the state graph of an instance.
         """
 class FunctionFormBuilder:
     def __init__(self, spec: ModuleSpec) -> None:

@@ -26,7 +26,6 @@ __all__ = ["Module", "eval_function_for_module", "export_spec"]
 
 _REWRITERS: weakref.WeakKeyDictionary[ModuleSpec, _core.GraphRewriter] = weakref.WeakKeyDictionary()
 _VARIABLE_COLLECTIONS = ("variables", "trainable_variables", "model_variables")
-_OUTPUT_IMPORTED, _OUTPUT_INPUT, _OUTPUT_STATE = 0, 1, 2
 
 
 def _rewriter(spec: ModuleSpec) -> _core.GraphRewriter:
@@ -238,13 +237,13 @@ class Module:
         state = _rewriter(self._spec).build_state_graph(
             set(self._tags), self._scope, self._trainable, self._spec.checkpoint_path or ""
         )
-        _import_serialized(graph, state["graph_def"], (), state["colocated_nodes"])
-        _register_functions(graph, state["function_library"])
-        for key, names in state["node_lists"].items():
+        _import_serialized(graph, state.graph_def, (), state.colocated_nodes)
+        _register_functions(graph, state.function_library)
+        for key, names in state.node_lists.items():
             for name in names:
                 graph.add_to_collection(key, graph.as_graph_element(name))
         variables: dict[str, tf.Variable] = {}
-        bytes_lists = state["bytes_lists"]
+        bytes_lists = state.bytes_lists
         for key in _VARIABLE_COLLECTIONS:
             for data in bytes_lists.get(key, ()):
                 variable_def = variable_pb2.VariableDef.FromString(data)
@@ -361,27 +360,28 @@ class Module:
             set(self._tags), signature, apply_scope, self._scope, self._trainable, colocation
         )
         input_map = []
-        for key, is_state, input_key, component in apply["input_map"]:
-            if is_state:
+        for mapping in apply.input_map:
+            key = mapping.key
+            if mapping.is_state:
                 tensor = self._state_tensor(key if key[0] != "^" else key[1:] + ":0", graph)
                 if context is not None:
                     tensor = context.AddValue(tensor)
             else:
-                tensor = components[input_key][component]
+                tensor = components[mapping.input_key][mapping.component]
             input_map.append((key, tensor))
-        _import_serialized(graph, apply["graph_def"], input_map, apply["colocated_nodes"])
-        _register_functions(graph, apply["function_library"])
+        _import_serialized(graph, apply.graph_def, input_map, apply.colocated_nodes)
+        _register_functions(graph, apply.function_library)
 
         outputs: dict[str, Any] = {}
-        for key, refs in apply["outputs"].items():
+        for key, refs in apply.outputs.items():
             tensors = []
-            for kind, name, input_key, component in refs:
-                if kind == _OUTPUT_INPUT:
-                    tensors.append(components[input_key][component])
-                elif kind == _OUTPUT_STATE:
-                    tensors.append(self._state_tensor(name, graph))
+            for ref in refs:
+                if ref.kind == _core.OutputRef.Kind.INPUT:
+                    tensors.append(components[ref.input_key][ref.component])
+                elif ref.kind == _core.OutputRef.Kind.STATE:
+                    tensors.append(self._state_tensor(ref.tensor, graph))
                 else:
-                    tensors.append(graph.get_tensor_by_name(name))
+                    tensors.append(graph.get_tensor_by_name(ref.tensor))
             info = output_infos[key]
             if info.is_sparse:
                 outputs[key] = tf.SparseTensor(tensors[1], tensors[0], tensors[2])
@@ -391,15 +391,15 @@ class Module:
                 )
             else:
                 outputs[key] = tensors[0]
-        for name in apply["asset_tensors"]:
+        for name in apply.asset_tensors:
             graph.add_to_collection(
                 tf.compat.v1.GraphKeys.ASSET_FILEPATHS, graph.get_tensor_by_name(name)
             )
-        for name in apply["update_ops"]:
+        for name in apply.update_ops:
             graph.add_to_collection(tf.compat.v1.GraphKeys.UPDATE_OPS, graph.as_graph_element(name))
         self._import_contexts(
             graph,
-            {"cond_context": apply["cond_context"], "while_context": apply["while_context"]},
+            {"cond_context": apply.cond_context, "while_context": apply.while_context},
             apply_scope,
         )
         if as_dict:
