@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "tensorflow/c/tf_tstring.h"
-#include "test_harness.h"
+#include "test_util.h"
 
 using hubcore::LoadedModule;
 using hubcore::LoadOptions;
@@ -222,7 +222,7 @@ bool Contains(const Status& s, const std::string& text) {
 
 }  // namespace
 
-HUBCORE_TEST(RuntimeReproducesEveryGoldenCall) {
+TEST(RuntimeTest, RuntimeReproducesEveryGoldenCall) {
   const std::vector<GoldenCall> calls = GoldenCalls();
   EXPECT_TRUE(calls.size() >= 9u);
   std::map<std::string, std::unique_ptr<LoadedModule>> modules;
@@ -233,14 +233,12 @@ HUBCORE_TEST(RuntimeReproducesEveryGoldenCall) {
     NamedValues outputs;
     const Status s = m->Run(call.signature, Inputs(*m, call), {}, &outputs);
     if (!s.ok()) {
-      hubcore_test::RecordFailure(__FILE__, __LINE__,
-                                  call.module + "." + call.signature + ": " + s.ToString());
+      ADD_FAILURE() << (call.module + "." + call.signature + ": " + s.ToString());
       continue;
     }
     const std::string diff = CheckOutputs(call, outputs);
     if (!diff.empty()) {
-      hubcore_test::RecordFailure(__FILE__, __LINE__,
-                                  call.module + "." + call.signature + " " + diff);
+      ADD_FAILURE() << (call.module + "." + call.signature + " " + diff);
     }
     seen.insert(call.module);
   }
@@ -248,7 +246,7 @@ HUBCORE_TEST(RuntimeReproducesEveryGoldenCall) {
   EXPECT_EQ(seen.size(), 6u);
 }
 
-HUBCORE_TEST(RuntimeErrorsAreStatuses) {
+TEST(RuntimeTest, RuntimeErrorsAreStatuses) {
   std::unique_ptr<LoadedModule> m;
   ASSERT_OK(LoadedModule::Load(DataDir() + "/tiny", {}, &m));
   NamedValues inputs, outputs;
@@ -293,7 +291,7 @@ HUBCORE_TEST(RuntimeErrorsAreStatuses) {
   EXPECT_EQ(s.code(), StatusCode::kNotFound);
 }
 
-HUBCORE_TEST(RuntimeRunsFromManyThreads) {
+TEST(RuntimeTest, RuntimeRunsFromManyThreads) {
   std::unique_ptr<LoadedModule> m;
   LoadOptions options;
   options.intra_op_threads = 2;
@@ -327,7 +325,7 @@ HUBCORE_TEST(RuntimeRunsFromManyThreads) {
   EXPECT_EQ(mismatches.load(), 0);
 }
 
-HUBCORE_TEST(RuntimeLoadsTheTrainVariantByTags) {
+TEST(RuntimeTest, RuntimeLoadsTheTrainVariantByTags) {
   std::unique_ptr<LoadedModule> m;
   LoadOptions options;
   options.tags = {"train"};

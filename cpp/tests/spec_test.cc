@@ -6,7 +6,7 @@
 
 #include "hubcore/module_spec.h"
 #include "tensorflow/c/tf_datatype.h"
-#include "test_harness.h"
+#include "test_util.h"
 
 using hubcore::ModuleSpec;
 using hubcore::Status;
@@ -15,32 +15,31 @@ using hubcore_test::DataDir;
 
 namespace fs = std::filesystem;
 
-HUBCORE_TEST(TinyHasTwoVariantsAndThreeSignatures) {
+TEST(ModuleSpecTest, TinyHasTwoVariantsAndThreeSignatures) {
   std::unique_ptr<ModuleSpec> spec;
   ASSERT_OK(ModuleSpec::Load(DataDir() + "/tiny", &spec));
   EXPECT_EQ(spec->format_version(), 3);
   EXPECT_EQ(spec->variants().size(), 2u);
-  const hubcore::GraphVariant* train = spec->FindVariant({"train"});
+  EXPECT_NE(spec->FindVariant({"train"}), nullptr);
   const hubcore::GraphVariant* dflt = spec->FindVariant({});
-  EXPECT_TRUE(train != nullptr && dflt != nullptr);
-  if (!dflt) return;
+  ASSERT_NE(dflt, nullptr);
   EXPECT_EQ(dflt->signatures.size(), 3u);
   const hubcore::SignatureInfo* sig = dflt->FindSignature("default");
-  EXPECT_TRUE(sig != nullptr);
-  if (!sig) return;
+  ASSERT_NE(sig, nullptr);
   const hubcore::TensorInfo* x = sig->FindInput("x");
-  EXPECT_TRUE(x != nullptr);
-  if (!x) return;
+  ASSERT_NE(x, nullptr);
   EXPECT_EQ(x->dtype, static_cast<int>(TF_FLOAT));
   EXPECT_EQ(x->shape.ToString(), std::string("(None, 4)"));
   EXPECT_TRUE(dflt->attached_messages.count("image_module_info") == 1);
   EXPECT_TRUE(!spec->checkpoint_prefix().empty());
 }
 
-HUBCORE_TEST(PartitionedVariableIsGrouped) {
+TEST(ModuleSpecTest, PartitionedVariableIsGrouped) {
   std::unique_ptr<ModuleSpec> spec;
   ASSERT_OK(ModuleSpec::Load(DataDir() + "/partitioned", &spec));
-  const auto& vars = spec->FindVariant({})->variables;
+  const hubcore::GraphVariant* variant = spec->FindVariant({});
+  ASSERT_NE(variant, nullptr);
+  const auto& vars = variant->variables;
   EXPECT_EQ(vars.size(), 2u);
   bool found = false;
   for (const auto& v : vars) {
@@ -53,28 +52,32 @@ HUBCORE_TEST(PartitionedVariableIsGrouped) {
   EXPECT_TRUE(found);
 }
 
-HUBCORE_TEST(SparseAndRaggedInputsAreDecoded) {
+TEST(ModuleSpecTest, SparseAndRaggedInputsAreDecoded) {
   std::unique_ptr<ModuleSpec> spec;
   ASSERT_OK(ModuleSpec::Load(DataDir() + "/sparse_in", &spec));
+  ASSERT_NE(spec->FindVariant({}), nullptr);
+  ASSERT_NE(spec->FindVariant({})->FindSignature("default"), nullptr);
   const auto* sp = spec->FindVariant({})->FindSignature("default")->FindInput("sp");
   EXPECT_TRUE(sp && sp->kind == hubcore::TensorKind::kSparse && sp->tensor_names.size() == 3);
   ASSERT_OK(ModuleSpec::Load(DataDir() + "/ragged_in", &spec));
+  ASSERT_NE(spec->FindVariant({}), nullptr);
+  ASSERT_NE(spec->FindVariant({})->FindSignature("default"), nullptr);
   const auto* rt = spec->FindVariant({})->FindSignature("default")->FindInput("rt");
   EXPECT_TRUE(rt && rt->kind == hubcore::TensorKind::kRagged && rt->ragged_rank == 1);
 }
 
-HUBCORE_TEST(AssetsResolveIntoTheModule) {
+TEST(ModuleSpecTest, AssetsResolveIntoTheModule) {
   std::unique_ptr<ModuleSpec> spec;
   ASSERT_OK(ModuleSpec::Load(DataDir() + "/text_table", &spec));
+  ASSERT_NE(spec->FindVariant({}), nullptr);
   const auto& assets = spec->FindVariant({})->assets;
-  EXPECT_EQ(assets.size(), 1u);
-  if (assets.empty()) return;
+  ASSERT_EQ(assets.size(), 1u);
   EXPECT_TRUE(fs::exists(assets[0].path));
   EXPECT_EQ(fs::path(assets[0].path).parent_path(),
             fs::absolute(DataDir() + "/text_table/assets").lexically_normal());
 }
 
-HUBCORE_TEST(BadInputsGiveStatusesNotCrashes) {
+TEST(ModuleSpecTest, BadInputsGiveStatusesNotCrashes) {
   std::unique_ptr<ModuleSpec> spec;
   EXPECT_EQ(ModuleSpec::Load(DataDir() + "/no/such/module", &spec).code(), StatusCode::kNotFound);
   const fs::path tmp = fs::temp_directory_path() / "hubcore_cc_test_bad";
