@@ -142,3 +142,23 @@ def test_finding_tensorflow_names_the_python_it_asked(tmp_path):
     message = " ".join(result.stderr.split())
     assert f"asked {python} where the tensorflow wheel is" in message, result.stderr
     assert "no tensorflow package" in message
+
+
+def test_installed_package_apart_from_tensorflow_loads(tmp_path, data_dir):
+    """hubcore in another directory than tensorflow/ (a venv seeing the system TensorFlow, pip
+    --user or --target) still finds TensorFlow's libraries, without importing TF's Python API."""
+    if not INSTALLED:
+        pytest.skip("tests an installed wheel (its run paths), not a source tree")
+    shutil.copytree(PACKAGE, tmp_path / "site" / "hubcore")
+    code = (
+        "import sys, hubcore\n"
+        f"runner = hubcore.Runner({str(data_dir / 'tiny')!r})\n"
+        "print(hubcore.__file__, sorted(runner.signatures), 'tensorflow' in sys.modules)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site"), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith(str(tmp_path / "site" / "hubcore"))
+    assert result.stdout.split(" ", 1)[1] == "['default', 'encode', 'no_default'] False\n"

@@ -10,6 +10,7 @@ import importlib
 import importlib.metadata
 from typing import Any
 
+from hubcore._tf_libraries import load_if_not_beside
 from hubcore.errors import (
     AlreadyExistsError,
     CorruptModuleError,
@@ -30,6 +31,8 @@ from hubcore.errors import (
     UnsupportedFormatError,
     VariantNotFoundError,
 )
+
+load_if_not_beside(__path__[0])
 
 # public name -> submodule that defines it
 _LAZY = {
