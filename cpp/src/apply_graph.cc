@@ -27,72 +27,9 @@ using internal::RewriteColocation;
 using internal::TensorName;
 using internal::VariantIndex;
 
-// Tensors ("x:0") that are inputs of some signature of the variant.
-std::set<std::string> AllSignatureInputs(const VariantIndex& index) {
-  std::set<std::string> result;
-  for (const auto& sig : index.variant->signatures) {
-    for (const auto& input : sig.inputs) {
-      for (const auto& name : input.tensor_names) {
-        std::string node;
-        int idx;
-        ParseTensorName(name, &node, &idx);
-        result.insert(TensorName(node, idx));
-      }
-    }
-  }
-  return result;
-}
-
-// The update ops a trainable call adds (tensorflow_hub imported them all, with the whole graph):
-// each one whose closure, stopping at state ops and at this signature's inputs, needs no input of
-// another signature and no other Placeholder, which nothing would feed. Batch-norm moving
-// averages depend on this signature's inputs; a step counter depends on nothing; both run.
-template <typename Stop>
-Status SelectUpdateOps(const VariantIndex& index, const tensorflow::CollectionDef& updates,
-                       const std::string& where, Stop stop, ApplyPlan* plan,
-                       std::vector<int>* roots) {
-  const auto& graph = index.meta->graph_def();
-  const std::set<std::string> signature_inputs = AllSignatureInputs(index);
-  auto unfed = [&](int node, int idx) {
-    if (idx >= 0 && signature_inputs.count(TensorName(graph.node(node).name(), idx))) return true;
-    const std::string& op = graph.node(node).op();
-    return op == "Placeholder" || op == "PlaceholderV2";
-  };
-  std::vector<char> seen(graph.node_size(), 0);
-  std::vector<int> stack;
-  for (const auto& name : updates.node_list().value()) {
-    const int root = index.Find(name);
-    if (root < 0) return DataLoss(where + ": update op '" + name + "' is not in the graph");
-    std::fill(seen.begin(), seen.end(), 0);
-    seen[root] = 1;
-    stack.assign(1, root);
-    bool fed = !unfed(root, -1);
-    while (fed && !stack.empty()) {
-      const int n = stack.back();
-      stack.pop_back();
-      for (const Edge& e : index.inputs[n]) {
-        if (stop(e.node, e.index)) continue;
-        if (unfed(e.node, e.index)) {
-          fed = false;
-          break;
-        }
-        if (!seen[e.node]) {
-          seen[e.node] = 1;
-          stack.push_back(e.node);
-        }
-      }
-    }
-    if (fed) {
-      plan->update_ops.push_back(name);
-      roots->push_back(root);
-    }
-  }
-  return Status::OK();
-}
-
 // Apply step 1 (cached per signature): the closure of the signature's outputs (plus, when
-// trainable, the update ops SelectUpdateOps picks, and the asset Consts), stopping at state
-// ops and signature inputs, and how it connects to them.
+// trainable, the update ops internal::SelectUpdateOps picks, and the asset Consts), stopping at
+// state ops and signature inputs, and how it connects to them.
 Status BuildPlan(const VariantIndex& index, const SignatureInfo& sig, bool trainable,
                  ApplyPlan* plan) {
   plan->signature = &sig;
@@ -124,8 +61,11 @@ Status BuildPlan(const VariantIndex& index, const SignatureInfo& sig, bool train
   for (int n : index.asset_nodes) roots.push_back(n);
 
   if (trainable) {
-    if (const auto* coll = index.Collection("update_ops")) {
-      HUBCORE_RETURN_IF_ERROR(SelectUpdateOps(index, *coll, where, stop, plan, &roots));
+    std::vector<std::pair<std::string, int>> updates;
+    HUBCORE_RETURN_IF_ERROR(internal::SelectUpdateOps(index, where, stop, &updates));
+    for (const auto& [name, node] : updates) {
+      plan->update_ops.push_back(name);
+      roots.push_back(node);
     }
   }
 

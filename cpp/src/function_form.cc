@@ -17,21 +17,19 @@
 #include "tensorflow/core/framework/tensor.pb.h"
 #include "tensorflow/core/framework/types.pb.h"
 #include "tensorflow/core/protobuf/meta_graph.pb.h"
+#include "variant_index.h"
 
 namespace hubcore {
 namespace {
 
+using internal::Edge;
 using internal::ParseTensorName;
+using internal::TensorName;
 
 // Attributes that only matter to TF1 graph placement or are advisory.
-constexpr const char* kDroppedAttrs[] = {"_class", "_output_shapes"};
+constexpr const char* kDroppedAttrs[] = {internal::kColocationAttr, internal::kOutputShapes};
 
 enum class StateKind : char { kNone, kResourceVariable, kRefVariable, kResource };
-
-struct Edge {
-  int node;
-  int index;  // -1 for a control input.
-};
 
 // TF1 ops that take a ref variable as input 0, and the resource op doing the same to a handle.
 struct RefOpRewrite {
@@ -55,10 +53,6 @@ const std::unordered_map<std::string, RefOpRewrite>& RefOpRewrites() {
       {"IsVariableInitialized", {"VarIsInitializedOp", false, false}},
   };
   return *rewrites;
-}
-
-std::string TensorName(const std::string& node, int index) {
-  return node + ":" + std::to_string(index);
 }
 
 const tensorflow::AttrValue* AttrOrDefault(const tensorflow::NodeDef& node,
@@ -122,65 +116,32 @@ tensorflow::DataType OutputType(const tensorflow::NodeDef& node, const tensorflo
   return tensorflow::DT_INVALID;
 }
 
-// What the function forms of one graph variant need to know about its graph; built once.
-struct VariantGraph {
-  const tensorflow::MetaGraphDef* meta = nullptr;
-  const GraphVariant* variant = nullptr;
-  std::string where;  // "graph variant {train}"
-  std::unordered_map<std::string, int> node_index;
-  std::vector<std::vector<Edge>> inputs;
+// What the function forms of one graph variant need beyond the rewriter's VariantIndex (whose
+// `is_state` also counts stateful ops that make no resource, e.g. Timestamp); built once.
+struct VariantGraph : internal::VariantIndex {
+  std::string where;                              // "graph variant {train}"
   std::vector<const tensorflow::OpDef*> op_defs;  // nullptr for an unknown op type.
   std::vector<StateKind> state;
   std::vector<char> is_asset;
   std::string arg_scope;  // A name prefix no node of the graph uses.
-
-  const tensorflow::NodeDef& node(int i) const { return meta->graph_def().node(i); }
-
-  int Find(const std::string& tensor_or_op, int* index = nullptr) const {
-    std::string name;
-    int idx;
-    ParseTensorName(tensor_or_op, &name, &idx);
-    if (index) *index = idx;
-    auto it = node_index.find(name);
-    return it == node_index.end() ? -1 : it->second;
-  }
-
-  const tensorflow::CollectionDef* Collection(const std::string& key) const {
-    auto it = meta->collection_def().find(key);
-    return it == meta->collection_def().end() ? nullptr : &it->second;
-  }
 };
 
 Status IndexVariant(const tensorflow::MetaGraphDef& meta, const GraphVariant& variant,
                     VariantGraph* graph) {
-  graph->meta = &meta;
-  graph->variant = &variant;
+  HUBCORE_RETURN_IF_ERROR(internal::BuildIndex(meta, variant, graph));
   graph->where = "graph variant " + variant.TagsToString();
   const auto& nodes = meta.graph_def().node();
   std::unordered_map<std::string, const tensorflow::OpDef*> stripped;
   for (const auto& op : meta.meta_info_def().stripped_op_list().op()) stripped[op.name()] = &op;
-  graph->node_index.reserve(nodes.size());
-  for (int i = 0; i < nodes.size(); ++i) graph->node_index[nodes[i].name()] = i;
-  graph->inputs.resize(nodes.size());
   graph->op_defs.assign(nodes.size(), nullptr);
   graph->state.assign(nodes.size(), StateKind::kNone);
   graph->is_asset.assign(nodes.size(), 0);
+  for (int n : graph->asset_nodes) graph->is_asset[n] = 1;
   bool scope_taken = false;
   graph->arg_scope = "hubcore_args";
   for (int i = 0; i < nodes.size(); ++i) {
     const auto& node = nodes[i];
     if (node.name().rfind(graph->arg_scope, 0) == 0) scope_taken = true;
-    for (const auto& input : node.input()) {
-      std::string name;
-      int idx;
-      ParseTensorName(input, &name, &idx);
-      auto it = graph->node_index.find(name);
-      if (it == graph->node_index.end()) {
-        return DataLoss(graph->where + ": node '" + node.name() + "' has an unknown input '" +
-                        input + "'");
-      }
-      graph->inputs[i].push_back({it->second, idx});
-    }
     const tensorflow::OpDef* op_def = nullptr;
     if (!tensorflow::OpRegistry::Global()->LookUpOpDef(node.op(), &op_def).ok()) {
       auto it = stripped.find(node.op());
@@ -188,10 +149,7 @@ Status IndexVariant(const tensorflow::MetaGraphDef& meta, const GraphVariant& va
     }
     graph->op_defs[i] = op_def;
     // A state op creates a resource (or a TF1 ref variable) from nothing.
-    if (op_def == nullptr || !op_def->is_stateful() || op_def->input_arg_size() != 0 ||
-        op_def->output_arg_size() != 1) {
-      continue;
-    }
+    if (!graph->is_state[i] || op_def == nullptr || op_def->output_arg_size() != 1) continue;
     const auto& out = op_def->output_arg(0);
     if (node.op() == "VarHandleOp") {
       graph->state[i] = StateKind::kResourceVariable;
@@ -202,14 +160,6 @@ Status IndexVariant(const tensorflow::MetaGraphDef& meta, const GraphVariant& va
     }
   }
   if (scope_taken) graph->arg_scope += "_" + std::to_string(nodes.size());
-  if (const auto* assets = graph->Collection("asset_filepaths")) {
-    for (const auto& name : assets->node_list().value()) {
-      const int n = graph->Find(name);
-      if (n < 0)
-        return DataLoss(graph->where + ": asset tensor '" + name + "' is not in the graph");
-      graph->is_asset[n] = 1;
-    }
-  }
   return Status::OK();
 }
 
@@ -287,10 +237,7 @@ class FormBuilder {
 
     tensorflow::GraphDef result;
     const auto& source = graph_.meta->graph_def();
-    *result.mutable_versions() = source.versions();
-    if (source.library().function_size() > 0 || source.library().gradient_size() > 0) {
-      *result.mutable_library() = source.library();
-    }
+    internal::CopyGraphHeader(source, &result);
     std::vector<tensorflow::NodeDef> body;
     for (int n = 0; n < num_nodes; ++n) {
       if (!keep_[n]) continue;
@@ -557,10 +504,8 @@ Status FunctionFormBuilder::BuildSignature(const std::set<std::string>& tags,
   for (const auto& output : sig->outputs) {
     request.outputs.emplace_back(output.key, output.tensor_names);
   }
-  const auto* updates = run_update_ops ? graph->Collection("update_ops") : nullptr;
-  if (updates != nullptr && updates->node_list().value_size() > 0) {
-    // As hub.Module(trainable=True) does: the update ops that depend on the signature inputs.
-    const int num_nodes = static_cast<int>(graph->inputs.size());
+  if (run_update_ops) {
+    // The update ops hub.Module(trainable=True) runs with this signature.
     std::unordered_set<std::string> input_tensors;
     for (const auto& input : sig->inputs) {
       for (const auto& t : input.tensor_names) {
@@ -570,34 +515,13 @@ Status FunctionFormBuilder::BuildSignature(const std::set<std::string>& tags,
         input_tensors.insert(TensorName(node, idx));
       }
     }
-    std::vector<std::vector<int>> consumers(num_nodes);
-    std::vector<char> depends(num_nodes, 0);
-    std::vector<int> queue;
-    for (int n = 0; n < num_nodes; ++n) {
-      for (const Edge& e : graph->inputs[n]) {
-        consumers[e.node].push_back(n);
-        if (!depends[n] && e.index >= 0 &&
-            input_tensors.count(TensorName(graph->node(e.node).name(), e.index))) {
-          depends[n] = 1;
-          queue.push_back(n);
-        }
-      }
-    }
-    while (!queue.empty()) {
-      const int n = queue.back();
-      queue.pop_back();
-      for (int c : consumers[n]) {
-        if (!depends[c]) {
-          depends[c] = 1;
-          queue.push_back(c);
-        }
-      }
-    }
-    for (const auto& name : updates->node_list().value()) {
-      const int n = graph->Find(name);
-      if (n < 0) return DataLoss(where + ": update op '" + name + "' is not in the graph");
-      if (depends[n]) request.targets.push_back(name);
-    }
+    auto stop = [&](int node, int idx) {
+      return graph->is_state[node] ||
+             (idx >= 0 && input_tensors.count(TensorName(graph->node(node).name(), idx)) > 0);
+    };
+    std::vector<std::pair<std::string, int>> updates;
+    HUBCORE_RETURN_IF_ERROR(internal::SelectUpdateOps(*graph, where, stop, &updates));
+    for (const auto& update : updates) request.targets.push_back(update.first);
   }
   return FormBuilder(*graph, request, where).Build(out);
 }

@@ -8,6 +8,7 @@
 #define HUBCORE_SRC_VARIANT_INDEX_H_
 
 #include <algorithm>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -93,6 +94,63 @@ void Closure(const VariantIndex& index, const std::vector<int>& roots, std::vect
       stack.push_back(e.node);
     }
   }
+}
+
+// The update ops a trainable call runs (tensorflow_hub imported them all, with the whole graph):
+// each entry of the `update_ops` collection whose closure, stopping where `stop(node, index)`
+// holds (state ops, this signature's inputs), needs no input of another signature and no other
+// Placeholder, which nothing would feed. Batch-norm moving averages depend on this signature's
+// inputs; a step counter depends on nothing; both run. Appends (name, node) in collection order;
+// kDataLoss names an entry that is not in the graph.
+template <typename Stop>
+Status SelectUpdateOps(const VariantIndex& index, const std::string& where, Stop stop,
+                       std::vector<std::pair<std::string, int>>* out) {
+  const auto* updates = index.Collection("update_ops");
+  if (updates == nullptr) return Status::OK();
+  const auto& graph = index.meta->graph_def();
+  std::set<std::string> signature_inputs;
+  for (const auto& sig : index.variant->signatures) {
+    for (const auto& input : sig.inputs) {
+      for (const auto& name : input.tensor_names) {
+        std::string node;
+        int idx;
+        ParseTensorName(name, &node, &idx);
+        signature_inputs.insert(TensorName(node, idx));
+      }
+    }
+  }
+  auto unfed = [&](int node, int idx) {
+    if (idx >= 0 && signature_inputs.count(TensorName(graph.node(node).name(), idx))) return true;
+    const std::string& op = graph.node(node).op();
+    return op == "Placeholder" || op == "PlaceholderV2";
+  };
+  std::vector<char> seen(graph.node_size(), 0);
+  std::vector<int> stack;
+  for (const auto& name : updates->node_list().value()) {
+    const int root = index.Find(name);
+    if (root < 0) return DataLoss(where + ": update op '" + name + "' is not in the graph");
+    std::fill(seen.begin(), seen.end(), 0);
+    seen[root] = 1;
+    stack.assign(1, root);
+    bool fed = !unfed(root, -1);
+    while (fed && !stack.empty()) {
+      const int n = stack.back();
+      stack.pop_back();
+      for (const Edge& e : index.inputs[n]) {
+        if (stop(e.node, e.index)) continue;
+        if (unfed(e.node, e.index)) {
+          fed = false;
+          break;
+        }
+        if (!seen[e.node]) {
+          seen[e.node] = 1;
+          stack.push_back(e.node);
+        }
+      }
+    }
+    if (fed) out->emplace_back(name, root);
+  }
+  return Status::OK();
 }
 
 // Serialized CondContextDef / WhileContextDef entries of collection `key` whose values touch a

@@ -25,7 +25,13 @@ from tensorflow.core.framework import attr_value_pb2, graph_pb2, node_def_pb2
 from hubcore import _core, _tf_internal
 from hubcore.errors import CorruptModuleError, InvalidArgumentError, UnsupportedFormatError
 from hubcore.module import _components, _convert_input, _prepare_dict_inputs
-from hubcore.module_spec import ModuleSpec, format_tags, load_module_spec, normalize_tags
+from hubcore.module_spec import (
+    ModuleSpec,
+    SpecVariantView,
+    format_tags,
+    load_module_spec,
+    normalize_tags,
+)
 
 __all__ = ["EagerModule", "load"]
 
@@ -49,7 +55,7 @@ def load(
     return EagerModule(spec, tags)
 
 
-class EagerModule(tf.Module):
+class EagerModule(tf.Module, SpecVariantView):
     """A loaded TF1 Hub module graph variant: TF2 variables, tables and assets plus functions.
 
     ``obj(inputs, signature=None, as_dict=False, training=False)`` applies a signature, taking
@@ -250,23 +256,6 @@ class EagerModule(tf.Module):
         return outputs if as_dict else outputs["default"]
 
     # ---- introspection ---------------------------------------------------------------------------
-
-    def get_signature_names(self) -> list[str]:
-        return self._spec.get_signature_names(tags=self._tags)
-
-    def get_input_info_dict(self, signature: str | None = None) -> dict[str, Any]:
-        return self._spec.get_input_info_dict(signature=signature, tags=self._tags)
-
-    def get_output_info_dict(self, signature: str | None = None) -> dict[str, Any]:
-        return self._spec.get_output_info_dict(signature=signature, tags=self._tags)
-
-    @property
-    def spec(self) -> ModuleSpec:
-        return self._spec
-
-    @property
-    def tags(self) -> frozenset[str]:
-        return self._tags
 
     @property
     def train_tags(self) -> frozenset[str] | None:

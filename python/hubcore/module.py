@@ -20,7 +20,13 @@ from tensorflow.core.protobuf import control_flow_pb2
 
 from hubcore import _core, _function_state, _tf_internal
 from hubcore.errors import ExecutionError, InvalidArgumentError
-from hubcore.module_spec import ModuleSpec, format_tags, load_module_spec, normalize_tags
+from hubcore.module_spec import (
+    ModuleSpec,
+    SpecVariantView,
+    format_tags,
+    load_module_spec,
+    normalize_tags,
+)
 
 __all__ = ["Module", "eval_function_for_module", "export_spec"]
 
@@ -155,7 +161,7 @@ def _components(value: Any) -> list[tf.Tensor]:
     return [value]
 
 
-class Module:
+class Module(SpecVariantView):
     """Part of a TensorFlow graph loaded from a TF1 Hub module; see ``hub.Module``.
 
     ``Module(spec)`` adds the module's state (variables, tables, assets) to the current graph
@@ -420,28 +426,6 @@ class Module:
         for _, value in sorted(self._variable_map.items()):
             result.extend(value if isinstance(value, list) else [value])
         return result
-
-    def get_signature_names(self) -> list[str]:
-        return self._spec.get_signature_names(tags=self._tags)
-
-    def get_input_info_dict(self, signature: str | None = None) -> dict[str, Any]:
-        return self._spec.get_input_info_dict(signature=signature, tags=self._tags)
-
-    def get_output_info_dict(self, signature: str | None = None) -> dict[str, Any]:
-        return self._spec.get_output_info_dict(signature=signature, tags=self._tags)
-
-    def get_attached_message(self, key: str, message_type: Any, required: bool = False) -> Any:
-        return self._spec.get_attached_message(
-            key, message_type, tags=self._tags, required=required
-        )
-
-    @property
-    def spec(self) -> ModuleSpec:
-        return self._spec
-
-    @property
-    def tags(self) -> frozenset[str]:
-        return self._tags
 
     @property
     def variable_scope_name(self) -> str:

@@ -13,7 +13,14 @@ from hubcore.errors import (
 )
 from hubcore.resolver import resolve
 
-__all__ = ["ModuleSpec", "Tags", "format_tags", "load_module_spec", "normalize_tags"]
+__all__ = [
+    "ModuleSpec",
+    "SpecVariantView",
+    "Tags",
+    "format_tags",
+    "load_module_spec",
+    "normalize_tags",
+]
 
 Tags = frozenset[str]
 
@@ -162,6 +169,36 @@ class ModuleSpec:
     def __repr__(self) -> str:
         tags = ", ".join(format_tags(t) for t in self.get_tags())
         return f"<hubcore.ModuleSpec path={self.path!r} variants=[{tags}]>"
+
+
+class SpecVariantView:
+    """What an instance of one graph variant of a spec tells about it (``hub.Module`` and
+    ``hubcore.load``'s object share it); the class sets ``_spec`` and ``_tags``."""
+
+    _spec: ModuleSpec
+    _tags: Tags
+
+    def get_signature_names(self) -> list[str]:
+        return self._spec.get_signature_names(tags=self._tags)
+
+    def get_input_info_dict(self, signature: str | None = None) -> dict[str, Any]:
+        return self._spec.get_input_info_dict(signature=signature, tags=self._tags)
+
+    def get_output_info_dict(self, signature: str | None = None) -> dict[str, Any]:
+        return self._spec.get_output_info_dict(signature=signature, tags=self._tags)
+
+    def get_attached_message(self, key: str, message_type: Any, required: bool = False) -> Any:
+        return self._spec.get_attached_message(
+            key, message_type, tags=self._tags, required=required
+        )
+
+    @property
+    def spec(self) -> ModuleSpec:
+        return self._spec
+
+    @property
+    def tags(self) -> Tags:
+        return self._tags
 
 
 def load_module_spec(path: str | os.PathLike[str]) -> ModuleSpec:
