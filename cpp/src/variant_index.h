@@ -96,6 +96,20 @@ void Closure(const VariantIndex& index, const std::vector<int>& roots, std::vect
   }
 }
 
+// Serialized CondContextDef / WhileContextDef entries of collection `key` whose values touch a
+// kept node; their own tensors are added to `extra_roots`.
+void CollectContexts(const VariantIndex& index, const std::string& key,
+                     const std::vector<char>& keep, std::vector<std::string>* out,
+                     std::vector<int>* extra_roots);
+
+inline std::string Join(const std::string& scope, const std::string& name) {
+  return scope.empty() ? name : scope + "/" + name;
+}
+
+inline std::string TensorName(const std::string& node, int index) {
+  return node + ":" + std::to_string(index);
+}
+
 // The update ops a trainable call runs (tensorflow_hub imported them all, with the whole graph):
 // each entry of the `update_ops` collection whose closure, stopping where `stop(node, index)`
 // holds (state ops, this signature's inputs), needs no input of another signature and no other
@@ -151,20 +165,6 @@ Status SelectUpdateOps(const VariantIndex& index, const std::string& where, Stop
     if (fed) out->emplace_back(name, root);
   }
   return Status::OK();
-}
-
-// Serialized CondContextDef / WhileContextDef entries of collection `key` whose values touch a
-// kept node; their own tensors are added to `extra_roots`.
-void CollectContexts(const VariantIndex& index, const std::string& key,
-                     const std::vector<char>& keep, std::vector<std::string>* out,
-                     std::vector<int>* extra_roots);
-
-inline std::string Join(const std::string& scope, const std::string& name) {
-  return scope.empty() ? name : scope + "/" + name;
-}
-
-inline std::string TensorName(const std::string& node, int index) {
-  return node + ":" + std::to_string(index);
 }
 
 // Prefixes a non-empty `shared_name` attribute with `scope`.

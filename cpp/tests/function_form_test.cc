@@ -91,13 +91,13 @@ TEST(FunctionFormTest, TableInitializerTakesTheTableAndTheAsset) {
   }
 }
 
-HUBCORE_TEST(UnknownSignatureOrVariantIsInvalidArgument) {
+HUBCORE_TEST(UnknownSignatureOrVariantIsNamedNotFound) {
   auto spec = Load("tiny");
   ASSERT_NE(spec, nullptr);
   FunctionFormBuilder builder(spec);
   FunctionForm form;
   EXPECT_TRUE(builder.BuildSignature({}, "nope", false, &form).code() ==
-              StatusCode::kInvalidArgument);
+              StatusCode::kSignatureNotFound);
   EXPECT_TRUE(builder.BuildSignature({"gpu"}, "default", false, &form).code() ==
-              StatusCode::kInvalidArgument);
+              StatusCode::kVariantNotFound);
 }

@@ -252,7 +252,8 @@ class EagerModule(tf.Module, SpecVariantView):
         values = {
             key: _convert_input(key, dict_inputs[key], input_infos[key]) for key in dict_inputs
         }
-        outputs = function(**{_parameter_name(function, key): v for key, v in values.items()})
+        # Positional, in the function's (sorted key) order: keys need not be Python identifiers.
+        outputs = function(*[values[key] for key in sorted(values)])
         return outputs if as_dict else outputs["default"]
 
     # ---- introspection ---------------------------------------------------------------------------
@@ -264,13 +265,6 @@ class EagerModule(tf.Module, SpecVariantView):
 
     def __repr__(self) -> str:
         return f"<hubcore.EagerModule path={self._spec.path!r} tags={format_tags(self._tags)}>"
-
-
-def _parameter_name(function: Any, key: str) -> str:
-    if key.isidentifier() and not keyword.iskeyword(key):
-        return key
-    names = sorted(function.structured_input_signature[1]) if function else []
-    raise InvalidArgumentError(f"Input key {key!r} is not a Python identifier ({names})")
 
 
 def _pack(info: Any, tensors: list[tf.Tensor]) -> Any:

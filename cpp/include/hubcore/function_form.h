@@ -74,8 +74,9 @@ class HUBCORE_API FunctionFormBuilder {
   // variant; kDataLoss for a graph with dangling inputs.
   Status ListState(const std::set<std::string>& tags, std::vector<StateResource>* out);
 
-  // `signature` of the variant as a function; with `run_update_ops`, the variant's update ops
-  // that depend on the signature inputs (batch-norm moving averages, ...) become targets.
+  // `signature` of the variant as a function; with `run_update_ops`, the update ops that
+  // hub.Module(trainable=True) runs with it (batch-norm moving averages, step counters: those
+  // needing no other signature's input) become targets.
   // kVariantNotFound / kSignatureNotFound for an unknown variant / signature; kUnimplemented for a
   // TF1 construct with no resource equivalent (ref control flow, an unknown op writing a ref
   // variable).
