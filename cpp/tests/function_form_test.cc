@@ -91,13 +91,13 @@ TEST(FunctionFormTest, TableInitializerTakesTheTableAndTheAsset) {
   }
 }
 
-HUBCORE_TEST(UnknownSignatureOrVariantIsNamedNotFound) {
+TEST(FunctionFormTest, UnknownSignatureOrVariantIsNamedNotFound) {
   auto spec = Load("tiny");
   ASSERT_NE(spec, nullptr);
   FunctionFormBuilder builder(spec);
   FunctionForm form;
-  EXPECT_TRUE(builder.BuildSignature({}, "nope", false, &form).code() ==
-              StatusCode::kSignatureNotFound);
-  EXPECT_TRUE(builder.BuildSignature({"gpu"}, "default", false, &form).code() ==
-              StatusCode::kVariantNotFound);
+  EXPECT_EQ(builder.BuildSignature({}, "nope", false, &form).code(),
+            StatusCode::kSignatureNotFound);
+  EXPECT_EQ(builder.BuildSignature({"gpu"}, "default", false, &form).code(),
+            StatusCode::kVariantNotFound);
 }
