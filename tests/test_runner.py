@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -443,26 +444,25 @@ def test_gil_is_released_while_tensorflow_runs(runners):
     runner = get_runner(runners, "tiny")
     x = np.ones((2_000_000, 4), np.float32)
     runner(x[:10])
-    ticks = 0
     stop = threading.Event()
+    tick_times: list[float] = []
 
     def heartbeat() -> None:
-        nonlocal ticks
         while not stop.is_set():
-            ticks += 1
+            tick_times.append(time.perf_counter())
             stop.wait(0.001)
 
     thread = threading.Thread(target=heartbeat)
     thread.start()
-    import time
-
     start = time.perf_counter()
     runner(x)
-    elapsed = time.perf_counter() - start
+    end = time.perf_counter()
     stop.set()
     thread.join()
-    # One tick per ~1 ms whenever the heartbeat thread can take the GIL during the call.
-    assert ticks >= max(5, int(elapsed * 1000 * 0.2)), (ticks, elapsed)
+    # Only ticks taken while the call ran count. A call that held the GIL throughout would allow
+    # none; a fixed small floor (not a rate) keeps the check meaningful on a loaded machine.
+    during = sum(start < t < end for t in tick_times)
+    assert during >= 5, (during, end - start)
 
 
 def test_eager_tensorflow_values_are_accepted(runners, plain_tf):
