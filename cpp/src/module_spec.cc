@@ -4,6 +4,8 @@
 #include "hubcore/module_spec.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -11,13 +13,19 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "file_checks.h"
 #include "module_format.h"
 #include "module_spec_data.h"
 #include "tensorflow/c/tf_datatype.h"
+#include "tensorflow/core/framework/function.pb.h"
 #include "tensorflow/core/framework/graph.pb.h"
 #include "tensorflow/core/framework/node_def.pb.h"
+#include "tensorflow/core/framework/node_def_util.h"
+#include "tensorflow/core/framework/op.h"
+#include "tensorflow/core/framework/op_def.pb.h"
 #include "tensorflow/core/framework/tensor.pb.h"
 #include "tensorflow/core/framework/tensor_shape.pb.h"
+#include "tensorflow/core/framework/types.pb.h"
 #include "tensorflow/core/framework/variable.pb.h"
 #include "tensorflow/core/platform/env.h"
 #include "tensorflow/core/protobuf/meta_graph.pb.h"
@@ -48,28 +56,69 @@ void ParseTensorName(const std::string& name, std::string* node, int* index) {
 
 Status ReadCheckpointEntries(const std::string& prefix, std::vector<CheckpointEntry>* entries) {
   const std::string index = prefix + ".index";
+  // BundleReader would block on a FIFO and read a device forever: only regular files get to it.
+  HUBCORE_RETURN_IF_ERROR(CheckRegularFile(index, UINT64_MAX));
   tensorflow::BundleReader reader(tensorflow::Env::Default(), prefix);
   if (!reader.status().ok()) {
     return DataLoss("Cannot read checkpoint " + index + ": " +
                     std::string(reader.status().message()));
   }
+  int num_shards = 1;
+  std::vector<uint64_t> shard_bytes;  // Bytes each data shard must hold, by shard id.
   entries->clear();
   for (reader.Seek(""); reader.Valid(); reader.Next()) {
     const std::string key(reader.key());
-    // Skip the bundle header ("") and the per-slice entries of partitioned variables, whose keys
-    // are binary-encoded slice specs starting with a NUL byte.
-    if (key.empty() || key[0] == '\0') continue;
-    tensorflow::BundleEntryProto entry;
     const auto raw = reader.value();
+    if (key.empty()) {
+      tensorflow::BundleHeaderProto header;
+      if (!header.ParseFromArray(raw.data(), static_cast<int>(raw.size())) ||
+          header.num_shards() < 1 || header.num_shards() > 100000) {
+        return DataLoss("Cannot read checkpoint " + index + ": bad header");
+      }
+      num_shards = header.num_shards();
+      continue;
+    }
+    tensorflow::BundleEntryProto entry;
     if (!entry.ParseFromArray(raw.data(), static_cast<int>(raw.size()))) {
       return DataLoss("Cannot read checkpoint " + index + ": bad entry '" + key + "'");
     }
+    if (entry.shard_id() < 0 || entry.shard_id() >= num_shards || entry.offset() < 0 ||
+        entry.size() < 0 || entry.offset() > INT64_MAX - entry.size()) {
+      return DataLoss("Cannot read checkpoint " + index + ": entry '" + key +
+                      "' points outside the data shards");
+    }
+    if (shard_bytes.size() <= static_cast<size_t>(entry.shard_id())) {
+      shard_bytes.resize(entry.shard_id() + 1, 0);
+    }
+    shard_bytes[entry.shard_id()] =
+        std::max<uint64_t>(shard_bytes[entry.shard_id()], entry.offset() + entry.size());
+    // Per-slice entries of partitioned variables have binary keys starting with a NUL byte; the
+    // variable appears once more under its full name.
+    if (key[0] == '\0') continue;
     CheckpointEntry e;
     e.key = key;
     e.dtype = entry.dtype();
     for (const auto& dim : entry.shape().dim()) e.shape.push_back(dim.size());
     e.sliced = entry.slices_size() > 0;
     entries->push_back(std::move(e));
+  }
+  // A missing or short data shard would otherwise only show when a variable is restored.
+  for (size_t shard = 0; shard < shard_bytes.size(); ++shard) {
+    char suffix[64];
+    std::snprintf(suffix, sizeof(suffix), ".data-%05d-of-%05d", static_cast<int>(shard),
+                  num_shards);
+    const std::string data = prefix + suffix;
+    uint64_t size = 0;
+    Status s = CheckRegularFile(data, UINT64_MAX, &size);
+    if (s.code() == StatusCode::kNotFound) {
+      return DataLoss("Checkpoint data shard " + data + " named by " + index + " is missing");
+    }
+    HUBCORE_RETURN_IF_ERROR(s);
+    if (size < shard_bytes[shard]) {
+      return DataLoss("Checkpoint data shard " + data + " is truncated: it has " +
+                      std::to_string(size) + " bytes, the index " + index + " needs " +
+                      std::to_string(shard_bytes[shard]));
+    }
   }
   return Status::OK();
 }
@@ -106,16 +155,6 @@ std::vector<int64_t> DimsFromProto(const tensorflow::TensorShapeProto& proto) {
   std::vector<int64_t> dims;
   for (const auto& dim : proto.dim()) dims.push_back(dim.size());
   return dims;
-}
-
-Status ReadFile(const fs::path& file, std::string* contents) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return NotFound("Cannot open file " + file.string());
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) return DataLoss("Cannot read file " + file.string());
-  *contents = buffer.str();
-  return Status::OK();
 }
 
 class VariantBuilder {
@@ -173,6 +212,26 @@ class VariantBuilder {
     return Status::OK();
   }
 
+  // An asset must be a regular file within the size limit whose real path (symlinks resolved) is
+  // inside the module directory: a table must never be initialized from /etc/passwd.
+  Status CheckAssetFile(const fs::path& path) {
+    std::error_code ec;
+    const fs::path real = fs::canonical(path, ec);
+    if (ec) {
+      return DataLoss(where_ + ": asset file " + path.string() + " is missing or unreadable (" +
+                      ec.message() + ")");
+    }
+    const fs::path root = fs::canonical(module_dir_, ec);
+    const fs::path inside = real.lexically_relative(root);
+    if (ec || inside.empty() || *inside.begin() == "..") {
+      return DataLoss(where_ + ": asset file " + path.string() + " resolves to " + real.string() +
+                      ", outside the module directory");
+    }
+    Status s = CheckRegularFile(path.string(), MaxAssetBytes());
+    if (!s.ok()) return DataLoss(where_ + ": asset: " + s.message());
+    return Status::OK();
+  }
+
   // Points each asset Const at <module>/assets/<filename>, refusing names that escape assets/.
   Status ResolveAssets() {
     auto* collections = meta_graph_->mutable_collection_def();
@@ -196,7 +255,11 @@ class VariantBuilder {
       }
       tensorflow::TensorProto* value;
       HUBCORE_RETURN_IF_ERROR(AssetConst(asset.tensor_info().name(), &value));
-      if (!module_dir_.empty()) value->set_string_val(0, (assets_dir / relative).string());
+      if (!module_dir_.empty()) {
+        const fs::path path = assets_dir / relative;
+        HUBCORE_RETURN_IF_ERROR(CheckAssetFile(path));
+        value->set_string_val(0, path.string());
+      }
     }
     collections->erase(it);
     return Status::OK();
@@ -221,9 +284,34 @@ class VariantBuilder {
   }
 
   Status CheckTensor(const std::string& name, const std::string& what) {
-    if (FindNode(name) == nullptr) {
+    const tensorflow::NodeDef* node = FindNode(name);
+    if (node == nullptr) {
       return DataLoss(where_ + ": " + what + " refers to tensor '" + name +
                       "', which is not in the graph (corrupt saved_model.pb?)");
+    }
+    std::string node_name;
+    int index = 0;
+    ParseTensorName(name, &node_name, &index);
+    // The op's output count, when TensorFlow knows the op (functions and custom ops are checked
+    // when the graph is imported).
+    const tensorflow::OpDef* op_def = nullptr;
+    int num_outputs = 0;
+    if (index < 0 || (tensorflow::OpRegistry::Global()->LookUpOpDef(node->op(), &op_def).ok() &&
+                      tensorflow::NumOutputsForNode(*node, *op_def, &num_outputs).ok() &&
+                      index >= num_outputs)) {
+      return DataLoss(where_ + ": " + what + " refers to tensor '" + name + "', but node '" +
+                      node->name() + "' (" + node->op() + ") has " + std::to_string(num_outputs) +
+                      " outputs (corrupt saved_model.pb?)");
+    }
+    return Status::OK();
+  }
+
+  // A dtype the format can carry in a signature: a known, non-reference TensorFlow type.
+  Status CheckDtype(int dtype, const std::string& what) {
+    if (dtype == tensorflow::DT_INVALID || !tensorflow::DataType_IsValid(dtype) ||
+        dtype >= tensorflow::DT_FLOAT_REF) {
+      return DataLoss(where_ + ": " + what + " has an invalid dtype (" + std::to_string(dtype) +
+                      ")");
     }
     return Status::OK();
   }
@@ -267,6 +355,19 @@ class VariantBuilder {
           if (info->ragged_rank < 0 && !info->shape.unknown_rank) {
             info->ragged_rank = static_cast<int>(info->shape.dims.size()) - 1;
           }
+          HUBCORE_RETURN_IF_ERROR(CheckDtype(info->dtype, what));
+          if (info->row_splits_dtype != tensorflow::DT_INT32 &&
+              info->row_splits_dtype != tensorflow::DT_INT64) {
+            return DataLoss(where_ + ": " + what + " has row_splits dtype " +
+                            std::to_string(info->row_splits_dtype) + ", not int32 or int64");
+          }
+          const int rank = info->shape.unknown_rank ? -1 : info->shape.dims.size();
+          if (info->ragged_rank < 0 || (rank >= 0 && info->ragged_rank >= rank)) {
+            return DataLoss(where_ + ": " + what + " has ragged_rank " +
+                            std::to_string(info->ragged_rank) + " for rank " +
+                            (rank < 0 ? std::string("unknown") : std::to_string(rank)) +
+                            " (it must be at least 0 and below the rank)");
+          }
           if (static_cast<int>(info->tensor_names.size()) != 1 + info->ragged_rank) {
             return DataLoss(where_ + ": " + what + " has " +
                             std::to_string(info->tensor_names.size()) +
@@ -277,6 +378,9 @@ class VariantBuilder {
       }
       default:
         return DataLoss(where_ + ": " + what + " has no tensor encoding");
+    }
+    if (info->kind == TensorKind::kDense || info->kind == TensorKind::kSparse) {
+      HUBCORE_RETURN_IF_ERROR(CheckDtype(info->dtype, what));
     }
     for (const auto& name : info->tensor_names) HUBCORE_RETURN_IF_ERROR(CheckTensor(name, what));
     return Status::OK();
@@ -370,6 +474,7 @@ class VariantBuilder {
         part.node_name = node->name();
         part.offset.assign(slice.var_offset().begin(), slice.var_offset().end());
         part.shape.assign(slice.var_shape().begin(), slice.var_shape().end());
+        HUBCORE_RETURN_IF_ERROR(CheckPartition(var, part));
         var.partitions.push_back(std::move(part));
       } else {
         VariableInfo& var = by_name[node->name()];
@@ -386,6 +491,23 @@ class VariantBuilder {
                   return a.offset < b.offset;
                 });
       variant->variables.push_back(std::move(var));
+    }
+    return Status::OK();
+  }
+
+  // A partition must be a box inside its variable's full shape, one offset and size per dimension.
+  Status CheckPartition(const VariableInfo& var, const VariablePartition& part) {
+    bool ok = part.offset.size() == var.shape.size() && part.shape.size() == var.shape.size();
+    for (size_t d = 0; ok && d < var.shape.size(); ++d) {
+      ok = var.shape[d] >= 0 && part.offset[d] >= 0 && part.shape[d] >= 0 &&
+           part.offset[d] <= var.shape[d] && part.shape[d] <= var.shape[d] - part.offset[d];
+    }
+    if (!ok) {
+      return DataLoss(where_ + ": partition '" + part.node_name + "' of variable '" + var.name +
+                      "' has a save_slice_info_def whose var_offset (" +
+                      std::to_string(part.offset.size()) + " dims) and var_shape (" +
+                      std::to_string(part.shape.size()) + " dims) do not fit full_shape (" +
+                      std::to_string(var.shape.size()) + " dims)");
     }
     return Status::OK();
   }
@@ -415,6 +537,76 @@ class VariantBuilder {
   std::unordered_map<std::string, int> node_index_;
 };
 
+// The functions a function calls: nodes whose op is a library function, and function-valued
+// attributes (If/While branches, PartitionedCall's f, ...).
+std::vector<std::string> Callees(const tensorflow::FunctionDef& function,
+                                 const std::unordered_map<std::string, int>& library) {
+  std::vector<std::string> callees;
+  auto add = [&](const std::string& name) {
+    if (library.count(name)) callees.push_back(name);
+  };
+  for (const auto& node : function.node_def()) {
+    add(node.op());
+    for (const auto& [unused, value] : node.attr()) {
+      if (value.has_func()) add(value.func().name());
+      for (const auto& f : value.list().func()) add(f.name());
+    }
+  }
+  return callees;
+}
+
+// TensorFlow's shape inference recurses into called functions, so a call cycle (or a very deep
+// call chain) in the function library overflows the stack when the graph is imported. Refuse both
+// here, without recursing ourselves.
+Status CheckCallGraph(const tensorflow::FunctionDefLibrary& library, const std::string& where) {
+  constexpr int kMaxCallDepth = 200;
+  std::unordered_map<std::string, int> index;
+  for (int i = 0; i < library.function_size(); ++i) {
+    index.emplace(library.function(i).signature().name(), i);
+  }
+  std::vector<std::vector<int>> calls(library.function_size());
+  for (int i = 0; i < library.function_size(); ++i) {
+    for (const auto& name : Callees(library.function(i), index)) calls[i].push_back(index[name]);
+  }
+  enum State { kNew, kOnPath, kDone };
+  std::vector<State> state(calls.size(), kNew);
+  std::vector<int> depth(calls.size(), 1);
+  for (size_t root = 0; root < calls.size(); ++root) {
+    if (state[root] != kNew) continue;
+    std::vector<std::pair<int, size_t>> path{{static_cast<int>(root), 0}};  // (function, next)
+    state[root] = kOnPath;
+    while (!path.empty()) {
+      auto& [f, next] = path.back();
+      if (next < calls[f].size()) {
+        const int callee = calls[f][next++];
+        if (state[callee] == kOnPath) {
+          std::string cycle = library.function(callee).signature().name();
+          bool in_cycle = false;
+          for (const auto& [g, unused] : path) {
+            in_cycle = in_cycle || g == callee;
+            if (in_cycle && g != callee) cycle += " -> " + library.function(g).signature().name();
+          }
+          cycle += " -> " + library.function(callee).signature().name();
+          return DataLoss(where + ": the function library has a call cycle: " + cycle);
+        }
+        if (state[callee] == kNew) {
+          state[callee] = kOnPath;
+          path.emplace_back(callee, 0);
+        }
+        continue;
+      }
+      for (int callee : calls[f]) depth[f] = std::max(depth[f], depth[callee] + 1);
+      if (depth[f] > kMaxCallDepth) {
+        return DataLoss(where + ": function '" + library.function(f).signature().name() +
+                        "' nests calls more than " + std::to_string(kMaxCallDepth) + " deep");
+      }
+      state[f] = kDone;
+      path.pop_back();
+    }
+  }
+  return Status::OK();
+}
+
 Status BuildVariants(internal::ModuleSpecData* data, const std::string& file) {
   if (data->saved_model.meta_graphs_size() == 0) {
     return DataLoss("Cannot parse file " + file + ": it holds no graph (MetaGraphDef)");
@@ -425,8 +617,9 @@ Status BuildVariants(internal::ModuleSpecData* data, const std::string& file) {
     std::set<std::string> tags(meta_graph->meta_info_def().tags().begin(),
                                meta_graph->meta_info_def().tags().end());
     variant.tags = tags;
-    VariantBuilder builder(meta_graph, data->path,
-                           file + " (graph variant " + variant.TagsToString() + ")");
+    const std::string where = file + " (graph variant " + variant.TagsToString() + ")";
+    HUBCORE_RETURN_IF_ERROR(CheckCallGraph(meta_graph->graph_def().library(), where));
+    VariantBuilder builder(meta_graph, data->path, where);
     HUBCORE_RETURN_IF_ERROR(builder.Build(&variant));
     for (const auto& other : data->variants) {
       if (other.tags == variant.tags) {
@@ -565,7 +758,8 @@ Status ModuleSpec::Load(const std::string& path, std::unique_ptr<ModuleSpec>* sp
                       " and " + internal::kSavedModelFile + " are missing");
   }
   std::string bytes;
-  HUBCORE_RETURN_IF_ERROR(internal::ReadFile(module_def_file, &bytes));
+  HUBCORE_RETURN_IF_ERROR(
+      internal::ReadRegularFile(module_def_file.string(), internal::MaxProtoBytes(), &bytes));
   internal::ModuleDef module_def;
   HUBCORE_RETURN_IF_ERROR(internal::ParseModuleDef(bytes, module_def_file.string(), &module_def));
   HUBCORE_RETURN_IF_ERROR(internal::ValidateModuleDef(module_def, module_def_file.string()));
@@ -573,7 +767,8 @@ Status ModuleSpec::Load(const std::string& path, std::unique_ptr<ModuleSpec>* sp
     return NotAModule("'" + path + "' is not a complete TF1 Hub module: " +
                       internal::kSavedModelFile + " is missing");
   }
-  HUBCORE_RETURN_IF_ERROR(internal::ReadFile(saved_model_file, &bytes));
+  HUBCORE_RETURN_IF_ERROR(
+      internal::ReadRegularFile(saved_model_file.string(), internal::MaxProtoBytes(), &bytes));
   std::unique_ptr<ModuleSpec> result(new ModuleSpec());
   result->data_->path = dir.string();
   result->data_->format_version = module_def.format;
