@@ -24,16 +24,50 @@ Status BadInput(const std::string& where, const std::string& what) {
   return InvalidArgument(where + ": " + what);
 }
 
+Status OutOfMemory(const std::string& where, size_t bytes) {
+  return InvalidArgument(where + ": cannot allocate " + std::to_string(bytes) +
+                         " bytes for the input tensor (out of memory)");
+}
+
+// The types numpy lacks, which ml_dtypes (a TensorFlow dependency) provides under the names
+// DataTypeName gives them.
+bool IsMlDtype(int type) {
+  switch (type) {
+    case TF_BFLOAT16:
+    case TF_FLOAT8_E5M2:
+    case TF_FLOAT8_E4M3FN:
+    case TF_FLOAT8_E4M3FNUZ:
+    case TF_FLOAT8_E4M3B11FNUZ:
+    case TF_FLOAT8_E5M2FNUZ:
+    case TF_INT4:
+    case TF_UINT4:
+    case TF_INT2:
+    case TF_UINT2:
+    case TF_FLOAT4_E2M1FN:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool MlDtype(int type, py::dtype* out) {
+  try {
+    *out = py::dtype::from_args(py::module_::import("ml_dtypes").attr(DataTypeName(type).c_str()));
+    return true;
+  } catch (const py::error_already_set&) {
+    return false;
+  }
+}
+
 // Types whose numpy dtype has the same name and memory layout (DataTypeName spells both).
 bool HasNumpyLayout(int type) {
   switch (type) {
-    case TF_BFLOAT16:  // numpy has none (ml_dtypes' differs by import)
     case TF_STRING:
     case TF_RESOURCE:
     case TF_VARIANT:
       return false;
     default:
-      return DataTypeFromName(DataTypeName(type)) == type;
+      return !IsMlDtype(type) && DataTypeFromName(DataTypeName(type)) == type;
   }
 }
 
@@ -42,14 +76,18 @@ int TfTypeOf(const py::dtype& dtype) {
   const char kind = dtype.kind();
   if (kind == 'S' || kind == 'O') return TF_STRING;
   const int type = DataTypeFromName(py::str(dtype.attr("name")));
-  return HasNumpyLayout(type) ? type : -1;
+  if (HasNumpyLayout(type)) return type;
+  py::dtype ml;
+  return IsMlDtype(type) && MlDtype(type, &ml) && ml.equal(dtype) ? type : -1;
 }
 
-// The numpy dtype for a TF_DataType (numeric types only).
+// The numpy dtype for a TF_DataType (numeric types, including ml_dtypes' ones).
 bool NumpyTypeOf(TF_DataType type, py::dtype* out) {
-  if (!HasNumpyLayout(type)) return false;
-  *out = py::dtype(DataTypeName(type));
-  return true;
+  if (HasNumpyLayout(type)) {
+    *out = py::dtype(DataTypeName(type));
+    return true;
+  }
+  return IsMlDtype(type) && MlDtype(type, out);
 }
 
 // String tensors are allocated here (64-byte aligned, so TF_NewTensor never copies them) and
@@ -64,6 +102,7 @@ TensorPtr NewStringTensor(const std::vector<int64_t>& dims, int64_t count) {
   const size_t len = static_cast<size_t>(count) * sizeof(TF_TString);
   const size_t alloc = ((len + 63) / 64) * 64 + 64;
   void* data = std::aligned_alloc(64, alloc);
+  if (data == nullptr) return nullptr;
   auto* strings = static_cast<TF_TString*>(data);
   for (int64_t i = 0; i < count; ++i) TF_StringInit(&strings[i]);
   return TensorPtr(TF_NewTensor(TF_STRING, dims.data(), static_cast<int>(dims.size()), data, len,
@@ -77,6 +116,11 @@ TensorPtr ToTensor(const py::handle& obj, const std::string& where) {
     PyErr_Clear();
     throw StatusError(BadInput(where, "expected a numpy array"));
   }
+  if (!arr.dtype().attr("isnative").cast<bool>()) {
+    // A byte-swapped array (">f4" on this little-endian machine) would be read as garbage.
+    arr = py::array::ensure(arr.attr("astype")(arr.dtype().attr("newbyteorder")("=")),
+                            py::array::c_style);
+  }
   const int type = TfTypeOf(arr.dtype());
   if (type < 0) {
     throw StatusError(
@@ -89,17 +133,23 @@ TensorPtr ToTensor(const py::handle& obj, const std::string& where) {
     const size_t bytes = static_cast<size_t>(arr.nbytes());
     TensorPtr t(TF_AllocateTensor(static_cast<TF_DataType>(type), dims.data(),
                                   static_cast<int>(dims.size()), bytes));
+    if (t == nullptr) throw StatusError(OutOfMemory(where, bytes));
     if (bytes > 0) std::memcpy(TF_TensorData(t.get()), arr.data(), bytes);
     return t;
   }
   TensorPtr t = NewStringTensor(dims, count);
+  if (t == nullptr) throw StatusError(OutOfMemory(where, count * sizeof(TF_TString)));
   auto* strings = static_cast<TF_TString*>(TF_TensorData(t.get()));
   if (arr.dtype().kind() == 'S') {
     const auto width = static_cast<size_t>(arr.itemsize());
     const char* base = static_cast<const char*>(arr.data());
     for (int64_t i = 0; i < count; ++i) {
+      // numpy pads shorter items with trailing NULs (and drops them when reading an item); a NUL
+      // inside the bytes is data.
       const char* s = base + i * width;
-      TF_StringCopy(&strings[i], s, strnlen(s, width));
+      size_t size = width;
+      while (size > 0 && s[size - 1] == '\0') --size;
+      TF_StringCopy(&strings[i], s, size);
     }
     return t;
   }
@@ -160,8 +210,9 @@ py::array ToNumpy(TensorPtr t) {
 
 LoadOptions MakeLoadOptions(const std::set<std::string>& tags, int intra_op_threads,
                             int inter_op_threads,
-                            const std::vector<std::string>& custom_op_libraries) {
+                            const std::vector<std::string>& custom_op_libraries, bool safe_mode) {
   LoadOptions options;
+  options.safe_mode = safe_mode;
   options.tags = tags;
   options.intra_op_threads = intra_op_threads;
   options.inter_op_threads = inter_op_threads;
@@ -185,24 +236,26 @@ void RegisterRuntimeBindings(py::module_& m) {
       .def_static(
           "load",
           [](const std::string& path, const std::set<std::string>& tags, int intra_op_threads,
-             int inter_op_threads, const std::vector<std::string>& custom_op_libraries) {
+             int inter_op_threads, const std::vector<std::string>& custom_op_libraries,
+             bool safe_mode) {
             return LoadWithoutGil(path, MakeLoadOptions(tags, intra_op_threads, inter_op_threads,
-                                                        custom_op_libraries));
+                                                        custom_op_libraries, safe_mode));
           },
           py::arg("path"), py::arg("tags") = std::set<std::string>{},
           py::arg("intra_op_threads") = 0, py::arg("inter_op_threads") = 0,
-          py::arg("custom_op_libraries") = std::vector<std::string>{},
+          py::arg("custom_op_libraries") = std::vector<std::string>{}, py::arg("safe_mode") = false,
           "Loads a module for serving: graph imported, variables restored, tables initialized.")
       .def_static(
           "load_spec",
           [](const ModuleSpec& spec, const std::set<std::string>& tags, int intra_op_threads,
-             int inter_op_threads, const std::vector<std::string>& custom_op_libraries) {
+             int inter_op_threads, const std::vector<std::string>& custom_op_libraries,
+             bool safe_mode) {
             return LoadWithoutGil(spec, MakeLoadOptions(tags, intra_op_threads, inter_op_threads,
-                                                        custom_op_libraries));
+                                                        custom_op_libraries, safe_mode));
           },
           py::arg("spec"), py::arg("tags") = std::set<std::string>{},
           py::arg("intra_op_threads") = 0, py::arg("inter_op_threads") = 0,
-          py::arg("custom_op_libraries") = std::vector<std::string>{},
+          py::arg("custom_op_libraries") = std::vector<std::string>{}, py::arg("safe_mode") = false,
           "Like load, from an already parsed ModuleSpec.")
       .def_property_readonly("path", &LoadedModule::path)
       .def_property_readonly("tags", &LoadedModule::tags)

@@ -14,6 +14,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "hubcore/op_policy.h"
 #include "module_spec_data.h"
 #include "restore_ops.h"
 #include "tensorflow/c/c_api.h"
@@ -160,7 +161,12 @@ struct PreparedSignature {
 
 // The static components of `info` in TensorInfo::tensor_names order.
 std::vector<ComponentSpec> ComponentSpecs(const TensorInfo& info) {
-  std::vector<ComponentSpec> specs(info.tensor_names.size());
+  // ModuleSpec validation guarantees the component count for each kind; never index past it.
+  const size_t needed = info.kind == TensorKind::kDense    ? 1
+                        : info.kind == TensorKind::kSparse ? 3
+                        : info.kind == TensorKind::kRagged ? 1
+                                                           : 0;
+  std::vector<ComponentSpec> specs(std::max(info.tensor_names.size(), needed));
   const int rank = info.shape.unknown_rank ? -1 : static_cast<int>(info.shape.dims.size());
   switch (info.kind) {
     case TensorKind::kDense:
@@ -176,7 +182,7 @@ std::vector<ComponentSpec> ComponentSpecs(const TensorInfo& info) {
       if (rank >= 0) {
         specs[0].rank = rank - info.ragged_rank;
         specs[0].dims.assign(1, -1);
-        for (int d = info.ragged_rank + 1; d < rank; ++d)
+        for (int d = std::max(info.ragged_rank, 0) + 1; d < rank; ++d)
           specs[0].dims.push_back(info.shape.dims[d]);
       }
       for (size_t i = 1; i < specs.size(); ++i) {
@@ -235,6 +241,10 @@ struct LoadedModule::Impl {
         PreparedInput pi;
         pi.info = &in;
         pi.components = ComponentSpecs(in);
+        if (pi.components.size() != in.tensor_names.size()) {
+          return DataLoss("Module " + path + ": input '" + in.key + "' has " +
+                          std::to_string(in.tensor_names.size()) + " component tensors");
+        }
         for (size_t i = 0; i < in.tensor_names.size(); ++i) {
           HUBCORE_RETURN_IF_ERROR(ResolveTensor(in.tensor_names[i], &pi.components[i].output));
           if (pi.components[i].dtype == 0) {
@@ -418,6 +428,7 @@ Status LoadedModule::Load(const ModuleSpec& spec, const LoadOptions& options,
                            probe.TagsToString() + "; its variants have tags: " + TagList(data) +
                            ". Pass the tags of one of them.");
   }
+  if (options.safe_mode) HUBCORE_RETURN_IF_ERROR(CheckSafeMode(spec, options.tags));
   const GraphVariant& variant = data.variants[index];
   const tensorflow::MetaGraphDef& meta_graph = data.saved_model.meta_graphs(index);
   const std::string where =
@@ -444,7 +455,7 @@ Status LoadedModule::Load(const ModuleSpec& spec, const LoadOptions& options,
     TF_GraphImportGraphDef(impl->graph, buf.get(), opts, s.get());
     TF_DeleteImportGraphDefOptions(opts);
     if (TF_GetCode(s.get()) != TF_OK) {
-      return InvalidArgument(where + ": cannot import the graph: " + TF_Message(s.get()));
+      return DataLoss(where + ": cannot import the graph: " + TF_Message(s.get()));
     }
   }
   {
@@ -460,8 +471,10 @@ Status LoadedModule::Load(const ModuleSpec& spec, const LoadOptions& options,
   }
   if (!restore_op.empty()) {
     TF_Operation* op = TF_GraphOperationByName(impl->graph, restore_op.c_str());
-    HUBCORE_RETURN_IF_ERROR(RunTargets(
-        impl->session, {op}, where + ": restoring variables from " + data.checkpoint_prefix));
+    // The index and shard sizes were checked at load; what fails here is corrupt data.
+    Status restored = RunTargets(impl->session, {op},
+                                 where + ": restoring variables from " + data.checkpoint_prefix);
+    if (!restored.ok()) return DataLoss(restored.message());
   }
   auto tables = meta_graph.collection_def().find("table_initializer");
   if (tables != meta_graph.collection_def().end()) {
@@ -476,7 +489,8 @@ Status LoadedModule::Load(const ModuleSpec& spec, const LoadOptions& options,
       }
       targets.push_back(op);
     }
-    HUBCORE_RETURN_IF_ERROR(RunTargets(impl->session, targets, where + ": initializing tables"));
+    Status initialized = RunTargets(impl->session, targets, where + ": initializing tables");
+    if (!initialized.ok()) return DataLoss(initialized.message());
   }
   HUBCORE_RETURN_IF_ERROR(impl->Prepare());
   module->reset(new LoadedModule(std::move(impl)));
@@ -520,6 +534,87 @@ Status CheckComponent(const ComponentSpec& spec, const TF_Tensor* t, const Tenso
   return Status::OK();
 }
 
+// Some TensorFlow kernels abort the process on inconsistent sparse or ragged components, and
+// others silently compute garbage, so each such value is checked before TensorFlow sees it.
+Status CheckSparseValue(const Value& v, const std::string& who) {
+  const TF_Tensor* values = v.components()[0].get();
+  const TF_Tensor* indices = v.components()[1].get();
+  const TF_Tensor* dense_shape = v.components()[2].get();
+  const int64_t nnz = TF_Dim(indices, 0);
+  const int64_t rank = TF_Dim(indices, 1);
+  if (TF_Dim(values, 0) != nnz) {
+    return InvalidArgument(who + ": " + std::to_string(TF_Dim(values, 0)) + " values but " +
+                           std::to_string(nnz) + " indices");
+  }
+  if (TF_Dim(dense_shape, 0) != rank) {
+    return InvalidArgument(who + ": indices have rank " + std::to_string(rank) +
+                           " but dense_shape has " + std::to_string(TF_Dim(dense_shape, 0)) +
+                           " dimensions");
+  }
+  const auto* shape = static_cast<const int64_t*>(TF_TensorData(dense_shape));
+  int64_t elements = 1;
+  for (int64_t d = 0; d < rank; ++d) {
+    if (shape[d] < 0 || __builtin_mul_overflow(elements, shape[d], &elements)) {
+      return InvalidArgument(who + ": dense_shape " + ShapeOf(dense_shape) + " is invalid: " +
+                             (shape[d] < 0 ? "a dimension is negative" : "its size overflows"));
+    }
+  }
+  const auto* index = static_cast<const int64_t*>(TF_TensorData(indices));
+  for (int64_t i = 0; i < nnz; ++i) {
+    for (int64_t d = 0; d < rank; ++d) {
+      const int64_t x = index[i * rank + d];
+      if (x < 0 || x >= shape[d]) {
+        return InvalidArgument(who + ": indices[" + std::to_string(i) + "][" + std::to_string(d) +
+                               "] = " + std::to_string(x) + " is out of bounds for dense_shape " +
+                               ShapeOf(dense_shape));
+      }
+    }
+  }
+  return Status::OK();
+}
+
+template <typename T>
+Status CheckRowSplits(const TF_Tensor* t, int64_t nvals, const std::string& who,
+                      const std::string& what) {
+  const auto* splits = static_cast<const T*>(TF_TensorData(t));
+  const int64_t n = TF_Dim(t, 0);
+  if (n < 1 || splits[0] != 0) {
+    return InvalidArgument(who + ": " + what + " must start with 0");
+  }
+  for (int64_t i = 1; i < n; ++i) {
+    if (splits[i] < splits[i - 1]) {
+      return InvalidArgument(who + ": " + what + " decreases at position " + std::to_string(i));
+    }
+  }
+  if (static_cast<int64_t>(splits[n - 1]) != nvals) {
+    return InvalidArgument(who + ": " + what + " ends at " + std::to_string(splits[n - 1]) +
+                           " but the next level has " + std::to_string(nvals) + " rows");
+  }
+  return Status::OK();
+}
+
+Status CheckCompositeValue(const Value& v, const TensorInfo& info, const std::string& sig) {
+  const std::string who = "Input '" + info.key + "' of signature '" + sig + "'";
+  if (info.kind == TensorKind::kSparse) return CheckSparseValue(v, who);
+  if (info.kind != TensorKind::kRagged) return Status::OK();
+  const auto& c = v.components();
+  for (size_t i = 1; i < c.size(); ++i) {
+    const TF_Tensor* inner = i + 1 < c.size() ? c[i + 1].get() : c[0].get();
+    const int64_t rows = TF_NumDims(inner) == 0 ? 0
+                         : i + 1 < c.size()     ? TF_Dim(inner, 0) - 1
+                                                : TF_Dim(inner, 0);
+    if (TF_NumDims(inner) == 0) {
+      return InvalidArgument(who + ": flat_values must have at least one dimension");
+    }
+    const std::string what = "row_splits_" + std::to_string(i - 1);
+    Status s = TF_TensorType(c[i].get()) == TF_INT32
+                   ? CheckRowSplits<int32_t>(c[i].get(), rows, who, what)
+                   : CheckRowSplits<int64_t>(c[i].get(), rows, who, what);
+    HUBCORE_RETURN_IF_ERROR(s);
+  }
+  return Status::OK();
+}
+
 // A new tensor with the same dtype, shape and contents (for an output fetched twice).
 TensorPtr CopyTensor(const TF_Tensor* t) {
   std::vector<int64_t> dims(TF_NumDims(t));
@@ -527,6 +622,7 @@ TensorPtr CopyTensor(const TF_Tensor* t) {
   const size_t bytes = TF_TensorByteSize(t);
   TensorPtr copy(
       TF_AllocateTensor(TF_TensorType(t), dims.data(), static_cast<int>(dims.size()), bytes));
+  if (copy == nullptr) return copy;
   if (TF_TensorType(t) == TF_STRING) {
     const auto* src = static_cast<const TF_TString*>(TF_TensorData(t));
     auto* dst = static_cast<TF_TString*>(TF_TensorData(copy.get()));
@@ -577,6 +673,7 @@ Status LoadedModule::Run(const std::string& signature, const NamedValues& inputs
       feeds.push_back(in.components[c].output);
       feed_values.push_back(v.components()[c].get());
     }
+    HUBCORE_RETURN_IF_ERROR(CheckCompositeValue(v, *in.info, signature));
   }
   if (inputs.size() != p.inputs.size()) {
     std::vector<std::string> names;
@@ -643,6 +740,10 @@ Status LoadedModule::Run(const std::string& signature, const NamedValues& inputs
         components.push_back(std::move(owned[slot[f]]));
       } else {
         components.push_back(CopyTensor(fetched[slot[f]]));
+      }
+      if (components.back() == nullptr) {
+        return Internal("Running signature '" + signature + "': out of memory copying output '" +
+                        o->info->key + "'");
       }
     }
     (*outputs)[o->info->key] = Value::FromComponents(o->info->kind, std::move(components));
