@@ -7,6 +7,7 @@
 #include "bindings_common.h"
 #include "hubcore/module_spec.h"
 #include "hubcore/module_writer.h"
+#include "hubcore/op_policy.h"
 
 namespace py = pybind11;
 
@@ -86,6 +87,22 @@ void RegisterSpecBindings(py::module_& m) {
       .def_readonly("shape", &CheckpointEntry::shape)
       .def_readonly("sliced", &CheckpointEntry::sliced);
 
+  py::enum_<OpEffect>(m, "OpEffect")
+      .value("COMPUTE", OpEffect::kCompute)
+      .value("ASSET_READ", OpEffect::kAssetRead)
+      .value("FILE", OpEffect::kFile)
+      .value("NETWORK", OpEffect::kNetwork)
+      .value("PROCESS", OpEffect::kProcess)
+      .value("UNKNOWN", OpEffect::kUnknown);
+
+  py::class_<OpTypeUse>(m, "OpTypeUse")
+      .def_readonly("op", &OpTypeUse::op)
+      .def_readonly("effect", &OpTypeUse::effect)
+      .def_readonly("count", &OpTypeUse::count)
+      .def_readonly("first_node", &OpTypeUse::first_node)
+      .def_property_readonly(
+          "effect_name", [](const OpTypeUse& u) { return std::string(OpEffectName(u.effect)); });
+
   py::class_<ModuleSpec, std::shared_ptr<ModuleSpec>>(m, "ModuleSpec")
       .def_static(
           "load",
@@ -114,7 +131,24 @@ void RegisterSpecBindings(py::module_& m) {
       .def("find_variant", &ModuleSpec::FindVariant, py::arg("tags"),
            py::return_value_policy::reference_internal)
       .def("saved_model_bytes",
-           [](const ModuleSpec& spec) { return Bytes(spec.SerializedSavedModel()); });
+           [](const ModuleSpec& spec) { return Bytes(spec.SerializedSavedModel()); })
+      .def(
+          "op_types",
+          [](const ModuleSpec& spec, const std::set<std::string>& tags) {
+            std::vector<OpTypeUse> uses;
+            ThrowIfError(ListOpTypes(spec, tags, &uses));
+            return uses;
+          },
+          py::arg("tags"), "The op types the variant uses (graph and function library).")
+      .def(
+          "check_safe_mode",
+          [](const ModuleSpec& spec, const std::set<std::string>& tags) {
+            ThrowIfError(CheckSafeMode(spec, tags));
+          },
+          py::arg("tags"),
+          "Raises UnsafeModuleError naming the node and op when the variant uses an op outside "
+          "the safe-mode allowlist.");
+  m.def("safe_mode_allowlist", &SafeModeAllowlist, "The op types safe mode allows, sorted.");
 
   m.def("dtype_name", &DataTypeName, py::arg("dtype"),
         "Python-style name of a TF_DataType value, without importing TensorFlow.");

@@ -27,6 +27,8 @@ const char* StatusCodeName(StatusCode code) {
       return "ALREADY_EXISTS";
     case StatusCode::kInternal:
       return "INTERNAL";
+    case StatusCode::kPermissionDenied:
+      return "PERMISSION_DENIED";
   }
   return "UNKNOWN";
 }

@@ -28,6 +28,7 @@ from hubcore.errors import (
     SignatureNotFoundError,
     TruncatedDownloadError,
     UnsafeArchiveError,
+    UnsafeModuleError,
     UnsupportedFormatError,
     VariantNotFoundError,
 )
@@ -81,6 +82,7 @@ __all__ = [
     "SignatureNotFoundError",
     "TruncatedDownloadError",
     "UnsafeArchiveError",
+    "UnsafeModuleError",
     "UnsupportedFormatError",
     "VariantNotFoundError",
     *_LAZY,

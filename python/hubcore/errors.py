@@ -63,6 +63,13 @@ class UnsafeArchiveError(InvalidModuleError):
     """A module archive has a member hubcore refuses to extract (the message names it and why)."""
 
 
+class UnsafeModuleError(InvalidModuleError):
+    """Safe mode refuses the module: a node uses an op outside the allowlist (named with the node).
+
+    See ``docs/security.md`` for the allowlist and what safe mode guarantees.
+    """
+
+
 class UnsupportedFormatError(InvalidModuleError):
     """Unknown ``tfhub_module.pb`` format version or required feature."""
 
@@ -134,6 +141,7 @@ _BY_STATUS_CODE: dict[str, type[Error]] = {
     "FAILED_PRECONDITION": FailedPreconditionError,
     "ALREADY_EXISTS": AlreadyExistsError,
     "INTERNAL": ExecutionError,
+    "PERMISSION_DENIED": UnsafeModuleError,
 }
 
 

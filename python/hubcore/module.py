@@ -166,7 +166,8 @@ class Module(SpecVariantView):
 
     ``Module(spec)`` adds the module's state (variables, tables, assets) to the current graph
     under an unused variable scope; calling the module adds the ops of one signature, wired to
-    that state and to the given inputs.
+    that state and to the given inputs. ``safe_mode=True`` refuses (:class:`hubcore.UnsafeModuleError`)
+    a module whose graph uses an op outside the allowlist of pure compute ops (docs/security.md).
     """
 
     # The caller's tf.Graph holding the state; None when a function body created the state
@@ -179,6 +180,8 @@ class Module(SpecVariantView):
         trainable: bool = False,
         name: str = "module",
         tags: Iterable[str] | None = None,
+        *,
+        safe_mode: bool = False,
     ) -> None:
         if isinstance(spec, (str, os.PathLike)):
             spec = load_module_spec(spec)
@@ -193,6 +196,8 @@ class Module(SpecVariantView):
         self._spec = spec
         self._tags = normalize_tags(tags)
         self._variant = spec.variant(self._tags)  # VariantNotFoundError if unknown.
+        if safe_mode:
+            spec.check_safe_mode(self._tags)
         self._trainable = bool(trainable)
         self._state_tensors: dict[str, tf.Tensor] = {}
         self._saver: Any = None

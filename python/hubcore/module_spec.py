@@ -143,6 +143,20 @@ class ModuleSpec:
                 f"No such graph variant: tags={sorted(key)}. The module has: {known}"
             ) from None
 
+    def check_safe_mode(self, tags: Iterable[str] | None = None) -> None:
+        """Raises :class:`hubcore.UnsafeModuleError`, naming the node and its op, unless the
+        variant for ``tags`` uses only the safe-mode allowlist of ops (docs/security.md).
+
+        The one safe-mode check behind ``Runner``, ``Module`` and ``hubcore run`` ``safe_mode``.
+        """
+        self.variant(tags)
+        self._native.check_safe_mode(set(normalize_tags(tags)))
+
+    def op_types(self, tags: Iterable[str] | None = None) -> list[_core.OpTypeUse]:
+        """Every op type the variant uses (graph and function library) and what it touches."""
+        self.variant(tags)
+        return self._native.op_types(set(normalize_tags(tags)))
+
     def signature(self, name: str | None, tags: Iterable[str] | None = None) -> _core.SignatureInfo:
         variant = self.variant(tags)
         name = name or "default"

@@ -76,6 +76,8 @@ class Runner:
         name one.
       intra_op_threads, inter_op_threads: TensorFlow session thread pools (None: TF's choice).
       custom_op_libraries: shared libraries with custom ops, loaded before the graph.
+      safe_mode: refuse (:class:`hubcore.UnsafeModuleError`) a module whose graph uses an op
+        outside the allowlist of pure compute ops (docs/security.md). Use it for untrusted modules.
     """
 
     def __init__(
@@ -87,6 +89,7 @@ class Runner:
         intra_op_threads: int | None = None,
         inter_op_threads: int | None = None,
         custom_op_libraries: Sequence[str] | None = None,
+        safe_mode: bool = False,
     ) -> None:
         _check_count("intra_op_threads", intra_op_threads, minimum=0)
         _check_count("inter_op_threads", inter_op_threads, minimum=0)
@@ -96,6 +99,7 @@ class Runner:
             "intra_op_threads": intra_op_threads,
             "inter_op_threads": inter_op_threads,
             "custom_op_libraries": list(custom_op_libraries or []),
+            "safe_mode": bool(safe_mode),
         }
         spec = load_module_spec(self._path)
         spec.variant(self._tags)  # VariantNotFoundError listing the module's tag sets
@@ -105,6 +109,7 @@ class Runner:
             intra_op_threads or 0,
             inter_op_threads or 0,
             self._options["custom_op_libraries"],
+            self._options["safe_mode"],
         )
         self._signatures = {s.name: signature_spec(s) for s in self._native.signatures}
         self._signature = signature

@@ -85,6 +85,9 @@ struct LoadOptions {
   int inter_op_threads = 0;
   // Shared libraries with custom ops, loaded (TF_LoadLibrary) before the graph is imported.
   std::vector<std::string> custom_op_libraries;
+  // Refuse (kPermissionDenied) a variant that uses an op outside the safe-mode allowlist
+  // (hubcore/op_policy.h) before anything of it is imported or run.
+  bool safe_mode = false;
 };
 
 class HUBCORE_API LoadedModule {

@@ -25,6 +25,7 @@ enum class StatusCode {
   kFailedPrecondition,  // The object is not in a state that allows the call.
   kAlreadyExists,       // An export target already exists.
   kInternal,            // TensorFlow reported an error while running.
+  kPermissionDenied,    // Safe mode refuses the module (an op outside the allowlist).
 };
 
 // Returns a stable name for `code` ("INVALID_ARGUMENT", ...).
@@ -67,6 +68,9 @@ inline Status FailedPrecondition(std::string m) {
   return {StatusCode::kFailedPrecondition, std::move(m)};
 }
 inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+inline Status PermissionDenied(std::string m) {
+  return {StatusCode::kPermissionDenied, std::move(m)};
+}
 
 }  // namespace hubcore
 

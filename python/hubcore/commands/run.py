@@ -101,6 +101,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="output format (default: from the file extension; jsonl for '-')",
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
+    p.add_argument(
+        "--safe-mode",
+        action="store_true",
+        help="refuse a module using ops outside the pure-compute allowlist (docs/security.md)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -117,7 +122,13 @@ def run(args: argparse.Namespace) -> int:
     progress = None
     done = 0
     try:
-        runner = Runner(args.module, args.tags, args.signature, intra_op_threads=args.threads)
+        runner = Runner(
+            args.module,
+            args.tags,
+            args.signature,
+            intra_op_threads=args.threads,
+            safe_mode=args.safe_mode,
+        )
         signature = runner.resolve_signature(args.signature)
         sig = runner.signatures[signature]
         source.prepare(sig)

@@ -3,6 +3,8 @@
 Every signature input and output is listed with its dtype, shape and graph tensor names.
 ``--tags`` and ``--signature`` narrow the output to one graph variant or one signature, as
 ``saved_model_cli show --tag_set --signature_def`` does. An archive is shown under its own path.
+``--ops`` adds the op types each variant uses and flags those that touch files, the network or
+other processes, or that safe mode does not allow (docs/security.md).
 The module is read with the C++ core only; TensorFlow's Python API is never imported, so this is
 fast enough to run on every module of a directory.
 """
@@ -53,12 +55,14 @@ def describe(
     tags: list[str] | None = None,
     signature: str | None = None,
     path: str | None = None,
+    ops: bool = False,
 ) -> dict[str, Any]:
     """A JSON-serializable description of a loaded module (the ``--json`` output).
 
     ``tags`` keeps only that graph variant, ``signature`` only that signature (in every variant
     shown); ``path`` is the path to report (an archive's own path rather than its extraction).
     Files of the module (checkpoint, assets) are given relative to the module directory.
+    ``ops`` adds each variant's op types and what they touch.
     """
     chosen = sorted(spec.variants, key=lambda v: (len(v.tags), sorted(v.tags)))
     if tags is not None:
@@ -110,6 +114,7 @@ def describe(
                     k: len(value) for k, value in sorted(v.attached_messages.items())
                 },
                 "collections": list(v.collection_keys),
+                **({"ops": _ops(spec, set(v.tags))} if ops else {}),
             }
         )
     return {
@@ -119,6 +124,19 @@ def describe(
         "checkpoint_entries": len(spec.checkpoint_entries),
         "variants": variants,
     }
+
+
+def _ops(spec: _core.ModuleSpec, tags: set[str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "op": use.op,
+            "count": use.count,
+            "effect": use.effect_name,
+            "safe": use.effect == _core.OpEffect.COMPUTE,
+            "first_node": use.first_node,
+        }
+        for use in spec.op_types(tags)
+    ]
 
 
 def _inside(spec: _core.ModuleSpec, path: str) -> str:
@@ -184,6 +202,12 @@ def render_text(desc: dict[str, Any]) -> str:
         if v["attached_messages"]:
             lines.append("  Attached messages:")
             lines.extend(f"    {k} ({n} bytes)" for k, n in v["attached_messages"].items())
+        if "ops" in v:
+            flagged = [op for op in v["ops"] if not op["safe"]]
+            lines.append(f"  Ops ({len(v['ops'])} types, {len(flagged)} flagged):")
+            for op in v["ops"]:
+                flag = "" if op["safe"] else f"  ! {op['effect']} (node '{op['first_node']}')"
+                lines.append(f"    {op['op']} x{op['count']}{flag}")
     return "\n".join(lines)
 
 
@@ -203,6 +227,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="show only this signature (default: all of them)",
     )
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.add_argument(
+        "--ops",
+        action="store_true",
+        help="list the op types each variant uses; flag those touching files, network, processes",
+    )
     p.set_defaults(handler=run)
 
 
@@ -212,7 +241,7 @@ def run(args: argparse.Namespace) -> int:
         raise ModulePathNotFoundError(f"{args.module}: no such file or directory")
     tags = args.tags if args.tag_groups else None  # a bare --tags: the variant without tags
     spec = _core.ModuleSpec.load(local)
-    desc = describe(spec, tags, args.signature, normalize_handle(args.module))
+    desc = describe(spec, tags, args.signature, normalize_handle(args.module), ops=args.ops)
     if args.json:
         print(json.dumps(desc, indent=2))
     else:
