@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import ml_dtypes
 import numpy as np
 
 from hubcore.errors import InvalidArgumentError, UnsupportedFormatError
@@ -49,6 +50,18 @@ _NUMPY_DTYPES: dict[int, np.dtype] = {
     19: np.dtype(np.float16),
     22: np.dtype(np.uint32),
     23: np.dtype(np.uint64),
+    # The types numpy lacks, from ml_dtypes (a TensorFlow dependency, light to import).
+    14: np.dtype(ml_dtypes.bfloat16),
+    24: np.dtype(ml_dtypes.float8_e5m2),
+    25: np.dtype(ml_dtypes.float8_e4m3fn),
+    26: np.dtype(ml_dtypes.float8_e4m3fnuz),
+    27: np.dtype(ml_dtypes.float8_e4m3b11fnuz),
+    28: np.dtype(ml_dtypes.float8_e5m2fnuz),
+    29: np.dtype(ml_dtypes.int4),
+    30: np.dtype(ml_dtypes.uint4),
+    31: np.dtype(ml_dtypes.int2),
+    32: np.dtype(ml_dtypes.uint2),
+    33: np.dtype(ml_dtypes.float4_e2m1fn),
 }
 
 
@@ -179,11 +192,26 @@ def to_array(value: Any, spec: ValueSpec, where: str, dtype: np.dtype | None = N
     except ValueError as e:  # inhomogeneous nested lists
         raise InvalidArgumentError(f"{where}: {_short(e)}") from None
     if arr.dtype != want:
-        if arr.dtype.kind in "OSU" or not np.can_cast(arr.dtype, want, casting="same_kind"):
+        # numpy does not know that its numbers cast to the ml_dtypes types (kind "V").
+        castable = np.can_cast(arr.dtype, want, casting="same_kind") or (
+            want.kind == "V" and arr.dtype.kind in "biuf"
+        )
+        if arr.dtype.kind in "OSU" or not castable:
             got = "strings" if arr.dtype.kind in "OSU" else arr.dtype.name
             raise InvalidArgumentError(f"{where} expects {want.name}, got {got}")
+        if arr.dtype.kind in "iu" and want.kind in "iu" and arr.size:
+            _check_integer_range(arr, want, where)
         arr = arr.astype(want)
     return contiguous(arr)
+
+
+def _check_integer_range(arr: np.ndarray, want: np.dtype, where: str) -> None:
+    """An integer cast must not wrap (uint64 ids above 2**63 would turn negative in int64)."""
+    info = np.iinfo(want)
+    low, high = arr.min(), arr.max()
+    if low < info.min or high > info.max:
+        bad = low if low < info.min else high
+        raise InvalidArgumentError(f"{where}: value {bad} is out of range for {want.name}")
 
 
 def _short(e: Exception) -> str:

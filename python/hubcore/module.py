@@ -166,8 +166,9 @@ class Module(SpecVariantView):
 
     ``Module(spec)`` adds the module's state (variables, tables, assets) to the current graph
     under an unused variable scope; calling the module adds the ops of one signature, wired to
-    that state and to the given inputs. ``safe_mode=True`` refuses (:class:`hubcore.UnsafeModuleError`)
-    a module whose graph uses an op outside the allowlist of pure compute ops (docs/security.md).
+    that state and to the given inputs. ``safe_mode=True`` refuses a module whose graph uses an op
+    outside the allowlist of pure compute ops (:class:`hubcore.UnsafeModuleError`,
+    docs/security.md).
     """
 
     # The caller's tf.Graph holding the state; None when a function body created the state
