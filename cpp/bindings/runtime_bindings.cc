@@ -133,7 +133,10 @@ TensorPtr ToTensor(const py::handle& obj, const std::string& where) {
     const size_t bytes = static_cast<size_t>(arr.nbytes());
     TensorPtr t(TF_AllocateTensor(static_cast<TF_DataType>(type), dims.data(),
                                   static_cast<int>(dims.size()), bytes));
-    if (t == nullptr) throw StatusError(OutOfMemory(where, bytes));
+    // TF_AllocateTensor returns NULL, or a tensor without data, when the allocation fails.
+    if (t == nullptr || (bytes > 0 && TF_TensorData(t.get()) == nullptr)) {
+      throw StatusError(OutOfMemory(where, bytes));
+    }
     if (bytes > 0) std::memcpy(TF_TensorData(t.get()), arr.data(), bytes);
     return t;
   }

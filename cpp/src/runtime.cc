@@ -622,7 +622,7 @@ TensorPtr CopyTensor(const TF_Tensor* t) {
   const size_t bytes = TF_TensorByteSize(t);
   TensorPtr copy(
       TF_AllocateTensor(TF_TensorType(t), dims.data(), static_cast<int>(dims.size()), bytes));
-  if (copy == nullptr) return copy;
+  if (copy == nullptr || (bytes > 0 && TF_TensorData(copy.get()) == nullptr)) return nullptr;
   if (TF_TensorType(t) == TF_STRING) {
     const auto* src = static_cast<const TF_TString*>(TF_TensorData(t));
     auto* dst = static_cast<TF_TString*>(TF_TensorData(copy.get()));
