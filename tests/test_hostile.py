@@ -460,6 +460,8 @@ def test_modules_are_code_and_safe_mode_refuses_them(writer_module, tmp_path):
         hub.Module(writer_module, safe_mode=True)
     with pytest.raises(hub.UnsafeModuleError, match=match):
         hub.load_module_spec(writer_module).check_safe_mode()
+    with pytest.raises(hub.UnsafeModuleError, match=match):
+        hub.load(writer_module, safe_mode=True)
 
 
 def test_safe_mode_accepts_pure_modules_and_own_assets(data_dir, probe):
@@ -467,6 +469,7 @@ def test_safe_mode_accepts_pure_modules_and_own_assets(data_dir, probe):
         hub.load_module_spec(data_dir / name).check_safe_mode()
     hub.Runner(data_dir / "text_table", safe_mode=True)(["a b"])
     hub.Runner(probe, safe_mode=True)
+    hub.load(data_dir / "batchnorm", safe_mode=True)  # with its {"train"} variant
 
 
 def test_safe_mode_refuses_table_from_a_file_outside_the_module(tmp_path, data_dir):

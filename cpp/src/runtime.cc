@@ -246,9 +246,16 @@ struct LoadedModule::Impl {
                           std::to_string(in.tensor_names.size()) + " component tensors");
         }
         for (size_t i = 0; i < in.tensor_names.size(); ++i) {
-          HUBCORE_RETURN_IF_ERROR(ResolveTensor(in.tensor_names[i], &pi.components[i].output));
-          if (pi.components[i].dtype == 0) {
-            pi.components[i].dtype = TF_OperationOutputType(pi.components[i].output);
+          ComponentSpec& c = pi.components[i];
+          HUBCORE_RETURN_IF_ERROR(ResolveTensor(in.tensor_names[i], &c.output));
+          const int graph_dtype = TF_OperationOutputType(c.output);
+          if (c.dtype == 0) {
+            c.dtype = graph_dtype;
+          } else if (c.dtype != graph_dtype) {
+            // Values of the signature's dtype would be fed to a tensor of another type.
+            return DataLoss("Module " + path + ": signature '" + sig.name + "' input '" + in.key +
+                            "' (" + c.what + ") is " + DataTypeName(c.dtype) + " but its tensor '" +
+                            in.tensor_names[i] + "' is " + DataTypeName(graph_dtype));
           }
         }
         p.inputs.push_back(std::move(pi));

@@ -148,8 +148,12 @@ def _value_spec(info: Any) -> ValueSpec:
     shape = (
         None if info.shape.unknown_rank else tuple(None if d < 0 else d for d in info.shape.dims)
     )
-    dtype = numpy_dtype(info.dtype) if info.dtype else np.dtype(object)
-    splits = numpy_dtype(info.row_splits_dtype) if kind == "ragged" else None
+    try:
+        dtype = numpy_dtype(info.dtype) if info.dtype else np.dtype(object)
+        splits = numpy_dtype(info.row_splits_dtype) if kind == "ragged" else None
+    except InvalidArgumentError as e:
+        # The module's signature, not the caller, has the dtype (e.g. a resource output).
+        raise UnsupportedFormatError(f"Signature tensor '{info.key}': {e}") from None
     return ValueSpec(info.key, kind, dtype, shape, info.ragged_rank, splits)
 
 

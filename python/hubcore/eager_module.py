@@ -39,19 +39,29 @@ _TRAIN_TAG = "train"
 
 
 def load(
-    handle: str | os.PathLike[str] | ModuleSpec, tags: Iterable[str] | None = None
+    handle: str | os.PathLike[str] | ModuleSpec,
+    tags: Iterable[str] | None = None,
+    *,
+    safe_mode: bool = False,
 ) -> EagerModule:
     """Loads the graph variant ``tags`` (default: the empty tag set) of a TF1 Hub module for TF2.
 
     Returns an :class:`EagerModule`: call it like ``hub.Module``, or use ``.signatures``;
     its variables hold the checkpoint's values and train under ``tf.GradientTape``. Raises
     ``VariantNotFoundError`` (naming the tag sets that exist) for unknown ``tags``.
+    ``safe_mode=True`` refuses a module whose graph uses an op outside the allowlist of pure
+    compute ops (:class:`hubcore.UnsafeModuleError`, docs/security.md), in the variant and in its
+    ``{"train"}`` variant that ``training=True`` would run.
     """
     if not tf.executing_eagerly():
         raise RuntimeError(
             "hubcore.load needs eager execution (TF2); in a TF1 graph use hubcore.Module."
         )
     spec = handle if isinstance(handle, ModuleSpec) else load_module_spec(handle)
+    if safe_mode:
+        train_tags = normalize_tags(tags) | {_TRAIN_TAG}
+        for variant in [tags, train_tags] if train_tags in spec.get_tags() else [tags]:
+            spec.check_safe_mode(variant)
     return EagerModule(spec, tags)
 
 
