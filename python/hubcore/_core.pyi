@@ -5,7 +5,7 @@ Native core of hubcore (private; use the hubcore package).
 from __future__ import annotations
 import collections.abc
 import typing
-__all__: list[str] = ['ApplyGraph', 'AssetInfo', 'CheckpointEntry', 'FunctionFormBuilder', 'GraphRewriter', 'GraphVariant', 'InputMapping', 'LoadedModule', 'ModuleSpec', 'OutputRef', 'SignatureInfo', 'StateGraph', 'TensorInfo', 'TensorKind', 'TensorShape', 'VariableInfo', 'VariablePartition', 'build_export_saved_model', 'commit_export_dir', 'create_export_temp_dir', 'dtype_name', 'remove_export_dir', 'serialize_attachment', 'serialize_module_def', 'write_module_files']
+__all__: list[str] = ['ApplyGraph', 'AssetInfo', 'CheckpointEntry', 'FunctionFormBuilder', 'GraphRewriter', 'GraphVariant', 'InputMapping', 'LoadedModule', 'ModuleSpec', 'OpEffect', 'OpTypeUse', 'OutputRef', 'SignatureInfo', 'StateGraph', 'TensorInfo', 'TensorKind', 'TensorShape', 'VariableInfo', 'VariablePartition', 'build_export_saved_model', 'commit_export_dir', 'create_export_temp_dir', 'dtype_name', 'remove_export_dir', 'safe_mode_allowlist', 'serialize_attachment', 'serialize_module_def', 'write_module_files']
 class TensorKind:
     """
     Members:
@@ -181,6 +181,79 @@ class CheckpointEntry:
     @property
     def sliced(self) -> bool:
         ...
+class OpEffect:
+    """
+    Members:
+    
+      COMPUTE
+    
+      ASSET_READ
+    
+      FILE
+    
+      NETWORK
+    
+      PROCESS
+    
+      UNKNOWN
+    """
+    ASSET_READ: typing.ClassVar[OpEffect]
+    COMPUTE: typing.ClassVar[OpEffect]
+    FILE: typing.ClassVar[OpEffect]
+    NETWORK: typing.ClassVar[OpEffect]
+    PROCESS: typing.ClassVar[OpEffect]
+    UNKNOWN: typing.ClassVar[OpEffect]
+    __members__: typing.ClassVar[dict[str, OpEffect]]
+    @typing.overload
+    def __eq__(self, other: OpEffect) -> bool:
+        ...
+    @typing.overload
+    def __eq__(self, other: typing.Any) -> bool:
+        ...
+    def __getstate__(self) -> int:
+        ...
+    def __hash__(self) -> int:
+        ...
+    def __index__(self) -> int:
+        ...
+    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __int__(self) -> int:
+        ...
+    @typing.overload
+    def __ne__(self, other: OpEffect) -> bool:
+        ...
+    @typing.overload
+    def __ne__(self, other: typing.Any) -> bool:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __str__(self) -> str:
+        ...
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def value(self) -> int:
+        ...
+class OpTypeUse:
+    @property
+    def count(self) -> int:
+        ...
+    @property
+    def effect(self) -> OpEffect:
+        ...
+    @property
+    def effect_name(self) -> str:
+        ...
+    @property
+    def first_node(self) -> str:
+        ...
+    @property
+    def op(self) -> str:
+        ...
 class ModuleSpec:
     @staticmethod
     def from_saved_model_bytes(saved_model: bytes, module_dir: str = '', has_checkpoint: bool = False) -> ModuleSpec:
@@ -190,8 +263,16 @@ class ModuleSpec:
         """
         Reads and validates the module directory at `path`.
         """
+    def check_safe_mode(self, tags: collections.abc.Set[str]) -> None:
+        """
+        Raises UnsafeModuleError naming the node and op when the variant uses an op outside the safe-mode allowlist.
+        """
     def find_variant(self, tags: collections.abc.Set[str]) -> GraphVariant:
         ...
+    def op_types(self, tags: collections.abc.Set[str]) -> list[OpTypeUse]:
+        """
+        The op types the variant uses (graph and function library).
+        """
     def saved_model_bytes(self) -> bytes:
         ...
     @property
@@ -423,12 +504,12 @@ class FunctionFormBuilder:
         """
 class LoadedModule:
     @staticmethod
-    def load(path: str, tags: collections.abc.Set[str] = set(), intra_op_threads: typing.SupportsInt | typing.SupportsIndex = 0, inter_op_threads: typing.SupportsInt | typing.SupportsIndex = 0, custom_op_libraries: collections.abc.Sequence[str] = []) -> LoadedModule:
+    def load(path: str, tags: collections.abc.Set[str] = set(), intra_op_threads: typing.SupportsInt | typing.SupportsIndex = 0, inter_op_threads: typing.SupportsInt | typing.SupportsIndex = 0, custom_op_libraries: collections.abc.Sequence[str] = [], safe_mode: bool = False) -> LoadedModule:
         """
         Loads a module for serving: graph imported, variables restored, tables initialized.
         """
     @staticmethod
-    def load_spec(spec: ModuleSpec, tags: collections.abc.Set[str] = set(), intra_op_threads: typing.SupportsInt | typing.SupportsIndex = 0, inter_op_threads: typing.SupportsInt | typing.SupportsIndex = 0, custom_op_libraries: collections.abc.Sequence[str] = []) -> LoadedModule:
+    def load_spec(spec: ModuleSpec, tags: collections.abc.Set[str] = set(), intra_op_threads: typing.SupportsInt | typing.SupportsIndex = 0, inter_op_threads: typing.SupportsInt | typing.SupportsIndex = 0, custom_op_libraries: collections.abc.Sequence[str] = [], safe_mode: bool = False) -> LoadedModule:
         """
         Like load, from an already parsed ModuleSpec.
         """
@@ -461,6 +542,10 @@ def dtype_name(dtype: typing.SupportsInt | typing.SupportsIndex) -> str:
     """
 def remove_export_dir(dir: str) -> None:
     ...
+def safe_mode_allowlist() -> list[str]:
+    """
+    The op types safe mode allows, sorted.
+    """
 def serialize_attachment(arg0: str, arg1: bytes) -> bytes:
     ...
 def serialize_module_def(format: typing.SupportsInt | typing.SupportsIndex = 3, required_features: collections.abc.Sequence[str] = []) -> bytes:
