@@ -1,10 +1,14 @@
 // Copyright 2026 The hubcore Authors. SPDX-License-Identifier: Apache-2.0
 //
 // C++ tests of hubcore::ModuleSpec on the fixture modules, with no Python interpreter involved.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 
 #include "hubcore/module_spec.h"
+#include "hubcore/op_policy.h"
 #include "tensorflow/c/tf_datatype.h"
 #include "test_util.h"
 
@@ -100,4 +104,37 @@ TEST(ModuleSpecTest, BadInputsGiveStatusesNotCrashes) {
   fs::remove(marker);
   EXPECT_EQ(ModuleSpec::Load(tmp.string(), &spec).code(), StatusCode::kNotAModule);
   fs::remove_all(tmp);
+}
+
+TEST(SafeModeTest, FixturesUseOnlyAllowlistedOps) {
+  for (const char* name : {"tiny", "text_table", "sparse_in", "ragged_in", "partitioned"}) {
+    std::unique_ptr<ModuleSpec> spec;
+    ASSERT_OK(ModuleSpec::Load(DataDir() + "/" + name, &spec));
+    EXPECT_OK(hubcore::CheckSafeMode(*spec, {}));
+  }
+  std::unique_ptr<ModuleSpec> spec;
+  ASSERT_OK(ModuleSpec::Load(DataDir() + "/text_table", &spec));
+  std::vector<hubcore::OpTypeUse> uses;
+  ASSERT_OK(hubcore::ListOpTypes(*spec, {}, &uses));
+  bool reads_asset = false;
+  for (const auto& use : uses) {
+    reads_asset = reads_asset || use.effect == hubcore::OpEffect::kAssetRead;
+  }
+  EXPECT_TRUE(reads_asset);
+  EXPECT_EQ(hubcore::ClassifyOp("WriteFile"), hubcore::OpEffect::kFile);
+  EXPECT_EQ(hubcore::ClassifyOp("PyFunc"), hubcore::OpEffect::kProcess);
+  EXPECT_EQ(hubcore::ClassifyOp("MatMul"), hubcore::OpEffect::kCompute);
+}
+
+TEST(ModuleSpecTest, FifoInPlaceOfAModuleFileIsRefusedWithoutBlocking) {
+  const fs::path dir = fs::temp_directory_path() / ("hubcore_fifo_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::copy(DataDir() + "/tiny", dir, fs::copy_options::recursive);
+  fs::remove(dir / "saved_model.pb");
+  ASSERT_EQ(::mkfifo((dir / "saved_model.pb").c_str(), 0600), 0);
+  std::unique_ptr<ModuleSpec> spec;
+  const Status status = ModuleSpec::Load(dir.string(), &spec);
+  EXPECT_EQ(status.code(), StatusCode::kDataLoss);
+  EXPECT_NE(status.message().find("is a FIFO"), std::string::npos) << status.message();
+  fs::remove_all(dir);
 }
