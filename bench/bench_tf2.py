@@ -7,7 +7,8 @@ module of bench_module.py, ~21k nodes, built once under --dir):
             fresh process (median of --loads processes, interleaved; `import tensorflow`,
             tensorflow_hub, keras and hubcore excluded): hub.load, hubcore.load, hubcore.Runner,
             hubcore.KerasLayer.
-  call      rows/s of the eager `default` signature at batch 1 and 512 in this process:
+  call      rows/s of the eager `default` signature at batch 1 and 512 in this process (from
+            the fastest of many short windows taken in turn):
             hub.load(...).signatures["default"](**tensors), hubcore.load(...).signatures[...]
             and obj(tensors), and hubcore.Runner(path)(arrays); outputs are checked equal first.
   fit       one Keras 3 `train_on_batch` step of a Dense(1) head on hubcore.KerasLayer (frozen,
@@ -147,25 +148,27 @@ def load_table(modules: list[str], large_dir: str, repeat: int, loaders: list[st
 
 
 def interleaved_rates(
-    calls: dict[str, Callable[[], Any]], rows: int, seconds: float, rounds: int = 20
+    calls: dict[str, Callable[[], Any]], rows: int, seconds: float, window: float = 0.02
 ) -> dict[str, float]:
-    """Rows/s of each call: the best of `rounds` windows, taken in turn for every call so that
-    load from elsewhere on the machine hits all of them alike; after a warm-up."""
-    best = dict.fromkeys(calls, 0.0)
+    """Rows/s of each call from its fastest short window (>= `window` seconds of calls), windows
+    taken in turn for every call until `seconds` have passed, after a warm-up. Short windows in
+    turn give every call the same chance of running undisturbed on a loaded machine."""
     for fn in calls.values():
         for _ in range(3):
             fn()
-    for _ in range(rounds):
+    fastest = dict.fromkeys(calls, float("inf"))
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
         for label, fn in calls.items():
             n, start = 0, time.perf_counter()
             while True:
                 fn()
                 n += 1
                 elapsed = time.perf_counter() - start
-                if elapsed >= seconds / rounds:
+                if elapsed >= window:
                     break
-            best[label] = max(best[label], n * rows / elapsed)
-    return best
+            fastest[label] = min(fastest[label], elapsed / n)
+    return {label: rows / t for label, t in fastest.items()}
 
 
 def call_table(modules: list[str], large_dir: str, seconds: float) -> None:
