@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import hubcore as hub
+from hubcore.serving_export import export_serving
 
 
 @pytest.fixture
@@ -224,3 +225,21 @@ def test_trainable_variable_missing_from_variables_collection(tiny_copy):
     pb.write_bytes(sm.SerializeToString())
     with tf.Graph().as_default(), pytest.raises(hub.CorruptModuleError, match="'ghost:0'"):
         hub.Module(tiny_copy, trainable=True)
+
+
+def test_damaged_checkpoint_data_is_corrupt_everywhere(tiny_copy, tmp_path):
+    """A variables.data file of the right size but wrong bytes: every reader names the
+    checkpoint, none leaks a builtin error from TensorFlow's checkpoint reader or a
+    graph-execution stack."""
+    data = tiny_copy / "variables" / "variables.data-00000-of-00001"
+    data.write_bytes(b"\xff" * data.stat().st_size)
+    checkpoint = str(tiny_copy / "variables" / "variables")
+    with pytest.raises(hub.CorruptModuleError, match=f"Cannot read .* checkpoint {checkpoint}"):
+        hub.load(tiny_copy)
+    with pytest.raises(hub.CorruptModuleError, match=f"checkpoint {checkpoint}"):
+        hub.export_tf2(tiny_copy, tmp_path / "tf2")
+    with pytest.raises(hub.CorruptModuleError, match=f"checkpoint {checkpoint}: [^\n]*$"):
+        export_serving(tiny_copy, tmp_path / "serving")
+    with pytest.raises(hub.Error, match=checkpoint):
+        hub.Runner(tiny_copy)
+    assert not (tmp_path / "tf2").exists() and not (tmp_path / "serving").exists()

@@ -334,9 +334,13 @@ def _create_variables(spec: ModuleSpec, variants: list[frozenset[str]]) -> dict[
     for name, info in sorted(infos.items()):
         try:
             value = reader.get_tensor(name)
-        except (tf.errors.OpError, ValueError) as e:
+        except tf.errors.NotFoundError as e:
             raise CorruptModuleError(
                 f"Variable '{name}' is not in checkpoint {spec.checkpoint_path}: {e}"
+            ) from None
+        except (tf.errors.OpError, ValueError, IndexError) as e:  # damaged or truncated data
+            raise CorruptModuleError(
+                f"Cannot read variable '{name}' from checkpoint {spec.checkpoint_path}: {e}"
             ) from None
         if not info.partitions:
             result[name] = tf.Variable(value, trainable=info.trainable, name=name)

@@ -17,7 +17,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from hubcore._export import atomic_directory
-from hubcore.errors import AlreadyExistsError, InvalidArgumentError, SignatureNotFoundError
+from hubcore.errors import (
+    AlreadyExistsError,
+    CorruptModuleError,
+    InvalidArgumentError,
+    SignatureNotFoundError,
+)
 from hubcore.module_spec import format_tags, load_module_spec, normalize_tags
 
 __all__ = ["PREDICT_METHOD", "SERVE_TAG", "SERVING_DEFAULT", "export_serving"]
@@ -54,9 +59,18 @@ class _ImportedVariant:
         self.signatures = dict(self.meta_graph.signature_def)
 
     def restore(self, sess: Any) -> None:
+        import tensorflow as tf
+
         with self.graph.as_default():  # Saver.restore must not see eager mode
             if self.saver is not None and self.checkpoint:
-                self.saver.restore(sess, self.checkpoint)
+                try:
+                    self.saver.restore(sess, self.checkpoint)
+                except tf.errors.OpError as e:  # a truncated or corrupt checkpoint
+                    # The message's last unindented line is the reason; the rest is a stack.
+                    lines = [s for s in e.message.splitlines() if s and not s[0].isspace()]
+                    raise CorruptModuleError(
+                        f"Cannot restore checkpoint {self.checkpoint}: {lines[-1]}"
+                    ) from None
             sess.run(self.table_init)
 
     def signature(self, name: str) -> Any:
