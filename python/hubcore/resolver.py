@@ -50,6 +50,14 @@ _MARKERS = ("tfhub_module.pb", "saved_model.pb", "saved_model.pbtxt")
 _COPY_CHUNK = 1 << 20
 
 
+def _handle_str(handle: str | os.PathLike[str]) -> str:
+    """``handle`` as a str, or InvalidArgumentError (not fspath's TypeError) naming it."""
+    path = os.fspath(handle) if isinstance(handle, os.PathLike) else handle
+    if not isinstance(path, str):
+        raise InvalidArgumentError(f"a module handle must be a str path or URL, got {handle!r}")
+    return path
+
+
 def resolve(handle: str | os.PathLike[str]) -> str:
     """Returns the local directory of the module ``handle`` names, fetching it if needed.
 
@@ -59,9 +67,7 @@ def resolve(handle: str | os.PathLike[str]) -> str:
     no module, and ``FailedPreconditionError`` when the cache cannot be written (permissions, a
     full disk).
     """
-    handle = os.fspath(handle)
-    if not isinstance(handle, str):
-        raise InvalidArgumentError(f"a module handle must be a str path or URL, got {handle!r}")
+    handle = _handle_str(handle)
     try:
         scheme = url_scheme(handle)
         if scheme is None:
@@ -92,9 +98,7 @@ def normalize_handle(handle: str | os.PathLike[str]) -> str:
 
     Runner and the Beam transform pickle this, so a worker resolves it with its own cache.
     """
-    handle = os.fspath(handle)
-    if not isinstance(handle, str):
-        raise InvalidArgumentError(f"a module handle must be a str path or URL, got {handle!r}")
+    handle = _handle_str(handle)
     if not handle or url_scheme(handle):
         return handle  # "" stays "": not a module, rather than the current directory
     return os.path.abspath(handle)
