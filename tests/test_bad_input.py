@@ -243,3 +243,19 @@ def test_damaged_checkpoint_data_is_corrupt_everywhere(tiny_copy, tmp_path):
     with pytest.raises(hub.Error, match=checkpoint):
         hub.Runner(tiny_copy)
     assert not (tmp_path / "tf2").exists() and not (tmp_path / "serving").exists()
+
+
+@pytest.mark.parametrize("handle", [123, None, b"/tmp/module"])
+def test_handle_of_the_wrong_type(handle):
+    with pytest.raises(hub.InvalidArgumentError, match="must be a str path or URL") as info:
+        hub.resolve(handle)
+    assert isinstance(info.value, TypeError)
+
+
+def test_inputs_with_wrong_names(data_dir):
+    loaded = hub.load(data_dir / "tiny")
+    with pytest.raises(
+        hub.InvalidArgumentError, match=r"missing \['x'\], extra given \['y'\]"
+    ) as e:
+        loaded({"y": [[1.0, 2.0, 3.0, 4.0]]})
+    assert isinstance(e.value, TypeError)  # what tensorflow_hub raised

@@ -96,7 +96,7 @@ def test_missing_extra_and_positional_inputs(tiny, multi):
         with pytest.raises(TypeError, match="one positional argument"):
             module(x, "encode")
         other = hub.Module(multi)
-        with pytest.raises(TypeError, match="multiple inputs. Use a dict"):
+        with pytest.raises(hub.InvalidArgumentError, match="multiple inputs. Use a dict"):
             other([1.0])
         with pytest.raises(TypeError, match="expects no inputs"):
             other([1.0], signature="const")

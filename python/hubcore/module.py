@@ -101,7 +101,9 @@ def _check_supported_types(
 
 
 def _prepare_dict_inputs(inputs: Any, input_names: Iterable[str]) -> dict[str, Any]:
-    """Turns ``inputs`` (None, a dict or a single value) into a dict keyed by input name."""
+    """Turns ``inputs`` (None, a dict or a single value) into a dict keyed by input name.
+
+    Mismatches are InvalidArgumentError, a TypeError as tensorflow_hub raised."""
     names = set(input_names)
     if inputs is None:
         dict_inputs: dict[str, Any] = {}
@@ -110,13 +112,15 @@ def _prepare_dict_inputs(inputs: Any, input_names: Iterable[str]) -> dict[str, A
     elif len(names) == 1:
         dict_inputs = {next(iter(names)): inputs}
     elif not names:
-        raise TypeError("Signature expects no inputs.")
+        raise InvalidArgumentError("Signature expects no inputs.")
     else:
-        raise TypeError("Signature expects multiple inputs. Use a dict.")
+        raise InvalidArgumentError("Signature expects multiple inputs. Use a dict.")
     missing = sorted(names - set(dict_inputs))
     extra = sorted(set(dict_inputs) - names)
     if missing or extra:
-        raise TypeError(f"Cannot convert dict_inputs: missing {missing}, extra given {extra}")
+        raise InvalidArgumentError(
+            f"Cannot convert dict_inputs: missing {missing}, extra given {extra}"
+        )
     return dict_inputs
 
 
