@@ -654,6 +654,21 @@ def test_cache_command(server, cache_dir, tmp_path, capsys):
     assert os.listdir(cache_dir) == []
 
 
+def test_cache_command_on_bad_input(cache_dir, tmp_path, monkeypatch, capsys):
+    """A gone archive path and a cache path that is a file: one-line errors naming them."""
+    gone = tmp_path / "gone.tar.gz"
+    assert cli.main(["cache", "remove", str(gone)]) == 1
+    assert f"{gone}: no such file" in capsys.readouterr().err
+    not_a_dir = tmp_path / "cache-file"
+    not_a_dir.write_text("mine")
+    monkeypatch.setenv("HUBCORE_CACHE_DIR", str(not_a_dir))
+    for action in ("list", "verify", "clean"):
+        assert cli.main(["cache", action]) == 1
+        err = capsys.readouterr().err
+        assert f"{not_a_dir}: " in err and "Traceback" not in err
+    assert not_a_dir.read_text() == "mine"
+
+
 # ---- interoperability with tensorflow_hub 0.15's cache ------------------------------------------
 
 

@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from hubcore import cache
-from hubcore.errors import Error, InvalidArgumentError, NotAModuleError
+from hubcore.errors import Error, FailedPreconditionError, InvalidArgumentError, NotAModuleError
 from hubcore.resolver import cached_entry, module_dir
 
 __all__ = ["add_parser", "run"]
@@ -42,6 +42,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except OSError as e:  # the cache is not a directory, unreadable, ...
+        raise FailedPreconditionError(
+            f"{e.filename or 'the module cache'}: {e.strerror or e} (the module cache must be"
+            " a directory this user can read and write)"
+        ) from None
+
+
+def _run(args: argparse.Namespace) -> int:
     root = cache.cache_root()
     if args.action == "list":
         rows = [_describe(root, key, check=False) for key in _keys(root)]
@@ -75,7 +85,12 @@ def _keys(root: str) -> list[str]:
 def _key_of(handle: str) -> str:
     if _KEY.match(handle):
         return handle
-    return os.path.basename(cached_entry(handle))
+    try:
+        return os.path.basename(cached_entry(handle))
+    except FileNotFoundError:  # an archive's entry is keyed by the file, which is gone
+        raise InvalidArgumentError(
+            f"{handle}: no such file; name its entry instead (see hubcore cache list)"
+        ) from None
 
 
 def _describe(root: str, key: str, *, check: bool) -> dict[str, Any]:
