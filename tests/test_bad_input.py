@@ -56,6 +56,13 @@ def test_file_is_not_a_module(tmp_path):
         hub.load_module_spec(f)
 
 
+def test_fifo_is_not_a_module(tmp_path):
+    fifo = tmp_path / "module"
+    os.mkfifo(fifo)
+    with pytest.raises(hub.NotAModuleError, match=f"'{fifo}' is a FIFO, socket or device"):
+        hub.load_module_spec(fifo)  # never opened, so never blocks
+
+
 def test_garbage_archive_is_corrupt(tmp_path):
     f = tmp_path / "module.tar.gz"
     f.write_bytes(b"\x1f\x8b not really")
@@ -259,3 +266,15 @@ def test_inputs_with_wrong_names(data_dir):
     ) as e:
         loaded({"y": [[1.0, 2.0, 3.0, 4.0]]})
     assert isinstance(e.value, TypeError)  # what tensorflow_hub raised
+
+
+def test_export_to_a_link_leaves_the_link(tmp_path, data_dir):
+    """A symlink (even to an empty directory) is the user's: refused up front, named as a link."""
+    target = tmp_path / "empty"
+    target.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    with pytest.raises(hub.AlreadyExistsError, match=f"'{link}' is a symbolic link"):
+        hub.export_tf2(data_dir / "tiny", link)
+    assert link.is_symlink() and os.readlink(link) == str(target) and not os.listdir(target)
+    assert sorted(os.listdir(tmp_path)) == ["empty", "link"]  # no temporary directory left

@@ -762,7 +762,9 @@ Status ModuleSpec::Load(const std::string& path, std::unique_ptr<ModuleSpec>* sp
     return NotFound("Module path '" + path + "' does not exist");
   }
   if (!fs::is_directory(path, ec)) {
-    return NotAModule("'" + path + "' is a file, not a module directory");
+    const bool is_file = fs::is_regular_file(path, ec);
+    return NotAModule("'" + path + "' is " + (is_file ? "a file" : "a FIFO, socket or device") +
+                      ", not a module directory");
   }
   const fs::path dir = fs::absolute(path, ec).lexically_normal();
   const fs::path module_def_file = dir / internal::kModuleDefFile;

@@ -171,10 +171,13 @@ void RemoveStaleTempDirs(const fs::path& target) {
 }
 
 // True if `path` does not exist or is an empty directory.
+// A new path or an empty directory (not a link to one: rename() cannot replace a link with a
+// directory, and the link is the user's).
 bool IsFreeTarget(const fs::path& path) {
   std::error_code ec;
-  if (!fs::exists(fs::symlink_status(path, ec))) return true;
-  return fs::is_directory(path, ec) && fs::is_empty(path, ec) && !ec;
+  const fs::file_status status = fs::symlink_status(path, ec);
+  if (!fs::exists(status)) return true;
+  return fs::is_directory(status) && fs::is_empty(path, ec) && !ec;
 }
 
 }  // namespace
@@ -244,6 +247,12 @@ Status CreateExportTempDir(const std::string& path, std::string* temp_dir) {
   if (ec) return InvalidArgument("Bad export path '" + path + "': " + ec.message());
   fs::path clean = target;
   if (!clean.has_filename()) clean = clean.parent_path();  // "/a/b/" -> "/a/b"
+  if (fs::is_symlink(fs::symlink_status(clean, ec))) {
+    return Status(StatusCode::kAlreadyExists,
+                  "Export path '" + path +
+                      "' is a symbolic link; hubcore never replaces one (export to a new path "
+                      "or to the empty directory it points to)");
+  }
   if (!IsFreeTarget(clean)) {
     return Status(StatusCode::kAlreadyExists,
                   "Export path '" + path +
