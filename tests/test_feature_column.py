@@ -188,6 +188,22 @@ def test_text_embedding_column_v2(tmp_path):
     )
 
 
+def test_text_embedding_column_v2_on_bad_paths(tmp_path):
+    """A missing path, a FIFO and a truncated SavedModel: documented errors naming the path."""
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "saved_model.pb").write_bytes(b"\x0a\xff")
+    cases = [
+        ("missing", hubcore.ModulePathNotFoundError),
+        ("fifo", hubcore.NotAModuleError),
+        ("broken", hubcore.CorruptModuleError),
+    ]
+    for name, error in cases:
+        column = hubcore.text_embedding_column_v2("text", tmp_path / name)
+        with pytest.raises(error, match=str(tmp_path / name)):
+            column.create_state(_tf_internal.StateManagerImpl(layer=None, trainable=False))
+
+
 def test_docs_snippets_run_as_written(tmp_path, monkeypatch):
     """docs/feature_columns.md's snippets, from the repository root; /tmp/ paths go to tmp_path."""
     text = (DATA.parent.parent / "docs" / "feature_columns.md").read_text()

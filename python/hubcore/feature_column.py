@@ -20,7 +20,7 @@ from typing import Any
 import tensorflow as tf
 
 from hubcore import _tf_internal
-from hubcore.errors import InvalidArgumentError, InvalidModuleError
+from hubcore.errors import CorruptModuleError, InvalidArgumentError, InvalidModuleError
 from hubcore.image_util import get_expected_image_size
 from hubcore.module import Module
 from hubcore.module_spec import ModuleSpec, load_module_spec
@@ -425,12 +425,18 @@ class _TextModel(tf.Module):
 
     def __init__(self, path: str, output_key: str | None, trainable: bool) -> None:
         super().__init__(name="hub_text_model")
-        if os.path.exists(os.path.join(path, "tfhub_module.pb")):
-            from hubcore.eager_module import load  # a TF1 Hub module
+        tf2_saved_model = os.path.isfile(os.path.join(path, "saved_model.pb")) and not (
+            os.path.exists(os.path.join(path, "tfhub_module.pb"))
+        )
+        if tf2_saved_model:
+            try:
+                self._loaded = tf.saved_model.load(path)
+            except (OSError, ValueError, tf.errors.OpError) as e:
+                raise CorruptModuleError(f"Cannot load SavedModel {path}: {e}") from None
+        else:
+            from hubcore.eager_module import load  # a TF1 Hub module; its errors name the path
 
             self._loaded = load(path)
-        else:
-            self._loaded = tf.saved_model.load(path)
         self._output_key = output_key
         self._trainable = trainable
         self._path = path
