@@ -444,12 +444,8 @@ struct FunctionFormBuilder::Impl {
 
   Status Get(const ModuleSpec& spec, const std::set<std::string>& tags, const VariantGraph** out) {
     const auto& data = spec.data();
-    const int i = internal::FindMetaGraphIndex(data, tags);
-    if (i < 0) {
-      GraphVariant tmp;
-      tmp.tags = tags;
-      return VariantNotFound("No such graph variant: tags=" + tmp.TagsToString());
-    }
+    int i = -1;
+    HUBCORE_RETURN_IF_ERROR(internal::FindVariant(data, tags, &i));
     std::lock_guard<std::mutex> lock(mu);
     auto& slot = graphs[i];
     if (!slot) {

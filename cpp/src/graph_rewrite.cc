@@ -16,12 +16,8 @@ GraphRewriter::~GraphRewriter() = default;
 Status GraphRewriter::Impl::GetIndex(const ModuleSpec& spec, const std::set<std::string>& tags,
                                      const internal::VariantIndex** out) {
   const auto& data = spec.data();
-  const int i = internal::FindMetaGraphIndex(data, tags);
-  if (i < 0) {
-    GraphVariant tmp;
-    tmp.tags = tags;
-    return VariantNotFound("No such graph variant: tags=" + tmp.TagsToString());
-  }
+  int i = -1;
+  HUBCORE_RETURN_IF_ERROR(internal::FindVariant(data, tags, &i));
   auto& slot = indexes[i];
   if (!slot) {
     auto index = std::make_unique<internal::VariantIndex>();

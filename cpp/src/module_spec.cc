@@ -130,6 +130,18 @@ int FindMetaGraphIndex(const ModuleSpecData& data, const std::set<std::string>& 
   return -1;
 }
 
+Status FindVariant(const ModuleSpecData& data, const std::set<std::string>& tags, int* index) {
+  *index = FindMetaGraphIndex(data, tags);
+  if (*index >= 0) return Status::OK();
+  GraphVariant probe;
+  probe.tags = tags;
+  std::string known;
+  for (const auto& v : data.variants) known += (known.empty() ? "" : ", ") + v.TagsToString();
+  return VariantNotFound("Module " + data.path + " has no graph variant with tags " +
+                         probe.TagsToString() + "; its variants have tags: " + known +
+                         ". Pass the tags of one of them.");
+}
+
 namespace {
 
 // Collections a TF1 Hub module may carry; anything else made tensorflow_hub refuse the module, so

@@ -27,6 +27,10 @@ struct ModuleSpecData {
 // Index of the MetaGraphDef for `tags` in data.saved_model, or -1.
 int FindMetaGraphIndex(const ModuleSpecData& data, const std::set<std::string>& tags);
 
+// FindMetaGraphIndex for callers that need the variant: kVariantNotFound naming the module and
+// the tag sets it has when there is none.
+Status FindVariant(const ModuleSpecData& data, const std::set<std::string>& tags, int* index);
+
 // Reads the variables index of the checkpoint at `prefix` (sliced partitions appear once, under
 // their full name). kDataLoss naming the file when it is missing or unreadable.
 Status ReadCheckpointEntries(const std::string& prefix, std::vector<CheckpointEntry>* entries);

@@ -385,12 +385,6 @@ std::string SessionConfigBytes(const LoadOptions& options) {
   return config.SerializeAsString();
 }
 
-std::string TagList(const internal::ModuleSpecData& data) {
-  std::string out;
-  for (const auto& v : data.variants) out += (out.empty() ? "" : ", ") + v.TagsToString();
-  return out;
-}
-
 Status RunTargets(TF_Session* session, const std::vector<TF_Operation*>& targets,
                   const std::string& what) {
   if (targets.empty()) return Status::OK();
@@ -427,14 +421,8 @@ Status LoadedModule::Load(const ModuleSpec& spec, const LoadOptions& options,
     }
     TF_DeleteLibraryHandle(handle);  // Frees the op list only; the library stays loaded.
   }
-  const int index = internal::FindMetaGraphIndex(data, options.tags);
-  if (index < 0) {
-    GraphVariant probe;
-    probe.tags = options.tags;
-    return VariantNotFound("Module " + data.path + " has no graph variant with tags " +
-                           probe.TagsToString() + "; its variants have tags: " + TagList(data) +
-                           ". Pass the tags of one of them.");
-  }
+  int index = -1;
+  HUBCORE_RETURN_IF_ERROR(internal::FindVariant(data, options.tags, &index));
   if (options.safe_mode) HUBCORE_RETURN_IF_ERROR(CheckSafeMode(spec, options.tags));
   const GraphVariant& variant = data.variants[index];
   const tensorflow::MetaGraphDef& meta_graph = data.saved_model.meta_graphs(index);
