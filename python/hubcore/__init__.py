@@ -10,30 +10,11 @@ import importlib
 import importlib.metadata
 from typing import Any
 
+from hubcore import errors as _errors
 from hubcore._tf_libraries import load_if_not_beside
-from hubcore.errors import (
-    AlreadyExistsError,
-    CorruptModuleError,
-    DownloadError,
-    Error,
-    ExecutionError,
-    FailedPreconditionError,
-    HandleNotFoundError,
-    InvalidArgumentError,
-    InvalidModuleError,
-    ModulePathNotFoundError,
-    NotAModuleError,
-    NotAnArchiveError,
-    OfflineError,
-    SignatureNotFoundError,
-    TruncatedDownloadError,
-    UnsafeArchiveError,
-    UnsafeModuleError,
-    UnsupportedFormatError,
-    VariantNotFoundError,
-)
+from hubcore.errors import *  # noqa: F403  (the error classes are public names of hubcore)
 
-load_if_not_beside(__path__[0])
+load_if_not_beside(__path__[0])  # noqa: F405  (the package's own __path__)
 
 # public name -> submodule that defines it
 _LAZY = {
@@ -65,28 +46,7 @@ _LAZY = {
     "get_include": "hubcore.cpp_sdk",
 }
 
-__all__ = [
-    "AlreadyExistsError",
-    "CorruptModuleError",
-    "DownloadError",
-    "Error",
-    "ExecutionError",
-    "FailedPreconditionError",
-    "HandleNotFoundError",
-    "InvalidArgumentError",
-    "InvalidModuleError",
-    "ModulePathNotFoundError",
-    "NotAModuleError",
-    "NotAnArchiveError",
-    "OfflineError",
-    "SignatureNotFoundError",
-    "TruncatedDownloadError",
-    "UnsafeArchiveError",
-    "UnsafeModuleError",
-    "UnsupportedFormatError",
-    "VariantNotFoundError",
-    *_LAZY,
-]
+__all__ = [*_errors.__all__, *_LAZY]
 
 
 def _version() -> str:

@@ -5,6 +5,8 @@ tensorflow_hub documented or actually raised in the same situation, so code writ
 keeps working. Where the documentation and tensorflow_hub 0.15 disagreed (for example ``KeyError``
 in the docs versus ``ValueError`` observed for an unknown signature) the class subclasses both.
 
+``__all__`` lists the error classes, which ``hubcore`` re-exports as its own names.
+
 This module is pure Python and must not import ``hubcore._core``: the native translator imports it.
 """
 
@@ -27,9 +29,9 @@ __all__ = [
     "SignatureNotFoundError",
     "TruncatedDownloadError",
     "UnsafeArchiveError",
+    "UnsafeModuleError",
     "UnsupportedFormatError",
     "VariantNotFoundError",
-    "error_for_status_code",
 ]
 
 
