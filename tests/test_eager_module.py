@@ -273,3 +273,19 @@ def test_ref_variables_become_resource_variables(ref_variable_module):
     assert float(count.numpy()) == 0.0
     module(np.ones([3, 2], np.float32), training=True)
     assert float(count.numpy()) == 3.0
+
+
+def test_repeated_loads_do_not_warn_about_retracing(caplog, monkeypatch):
+    # Each load traces its own table initializer and signatures; none of that is the user's
+    # retracing, so TensorFlow's "triggered tf.function retracing" warning must not appear.
+    text = str(DATA / "text_table")
+    monkeypatch.setattr(tf.get_logger(), "propagate", True)  # to caplog's root handler
+    with caplog.at_level("WARNING"):
+        for _ in range(7):
+            module = hub.load(text)
+            assert module(["hello world"]).shape == (1, 8)
+            assert module.signatures["default"](default=tf.constant(["a"]))["default"].shape == (
+                1,
+                8,
+            )
+    assert not [r for r in caplog.records if "retracing" in r.getMessage()]

@@ -411,7 +411,11 @@ class _ModuleResource(tf.saved_model.experimental.TrackableResource):
         if not form["targets"]:
             return None
         if tf.executing_eagerly():
-            tf.function(lambda: self._run_initializer(form), autograph=False)()
+            # A concrete function, called directly: every load traces its own initializer, and
+            # tf.function's retracing detector (keyed by this code) would warn from the 5th load.
+            tf.function(
+                lambda: self._run_initializer(form), autograph=False
+            ).get_concrete_function()()
             return None
         return self._run_initializer(form)
 
