@@ -128,3 +128,38 @@ def test_bad_arguments_raise_errors_naming_what_exists(kwargs, error, names):
         hubcore.KerasLayer(TINY, **kwargs)
     for name in names:
         assert name in str(raised.value)
+
+
+@pytest.fixture(scope="module")
+def scaled_module(tmp_path_factory):
+    """A module whose signature takes `x` and a scalar `scale` input: w * x * scale."""
+    v1 = tf.compat.v1
+
+    def module_fn():
+        x = v1.placeholder(tf.float32, [None, 2], name="x")
+        scale = v1.placeholder(tf.float32, [], name="scale")
+        w = v1.get_variable("w", [2], initializer=v1.constant_initializer([1.0, 3.0]))
+        hubcore.add_signature(inputs={"x": x, "scale": scale}, outputs=x * w * scale)
+
+    path = tmp_path_factory.mktemp("scaled") / "module"
+    with tf.Graph().as_default():
+        module = hubcore.Module(hubcore.create_module_spec(module_fn), trainable=True)
+        with v1.Session() as session:
+            session.run(v1.global_variables_initializer())
+            module.export(str(path), session)
+    return str(path)
+
+
+def test_arguments_feed_the_other_signature_inputs(scaled_module, tmp_path):
+    x = np.array([[1.0, 2.0], [3.0, 4.0]], np.float32)
+    layer = hubcore.KerasLayer(scaled_module, trainable=True, arguments={"scale": 2.0})
+    np.testing.assert_allclose(layer(x), x * [1.0, 3.0] * 2.0)
+    # The same module with another fixed argument computes with the other value.
+    other = hubcore.KerasLayer(scaled_module, arguments={"scale": -1.0})
+    np.testing.assert_allclose(other(x), x * [1.0, 3.0] * -1.0)
+    # The arguments are part of the layer's config: a saved model computes with them again.
+    model = keras.Sequential([keras.Input((2,)), layer])
+    path = tmp_path / "scaled.keras"
+    model.save(path)
+    restored = keras.models.load_model(path)
+    np.testing.assert_allclose(restored.predict(x, verbose=0), x * [1.0, 3.0] * 2.0, rtol=1e-6)
