@@ -347,6 +347,24 @@ def test_uint64_beyond_int64_is_refused(probe):
         runner(np.array([2**63 + 5], np.uint64))
 
 
+def test_numpy_integers_out_of_range_are_refused_by_module_and_load(probe):
+    """TensorFlow's conversion wraps numpy integers silently (uint64 2**63 + 5 became negative in
+    hub.Module and hubcore.load, as in tensorflow_hub 0.15); Python ints it already refused."""
+    import tensorflow as tf
+
+    match = r"Input 'x'.*value 9223372036854775813 is out of range for int64"
+    loaded = hub.load(probe)
+    for value in (np.array([1, 2**63 + 5], np.uint64), np.uint64(2**63 + 5)):
+        with tf.Graph().as_default(), pytest.raises(hub.InvalidArgumentError, match=match):
+            hub.Module(probe)(value, signature="ids")
+        with pytest.raises(hub.InvalidArgumentError, match=match):
+            loaded(value, signature="ids")
+    assert loaded(np.array([1, 2**62], np.uint64), signature="ids").numpy().tolist() == [
+        2,
+        2**62 + 1,
+    ]
+
+
 def test_bfloat16_signatures_run(probe):
     """bfloat16 in a signature made a valid module unusable through Runner."""
     import ml_dtypes

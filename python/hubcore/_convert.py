@@ -22,6 +22,7 @@ __all__ = [
     "SignatureSpec",
     "SparseValue",
     "ValueSpec",
+    "check_integer_range",
     "convert_outputs",
     "default_output_key",
     "field",
@@ -204,12 +205,12 @@ def to_array(value: Any, spec: ValueSpec, where: str, dtype: np.dtype | None = N
             got = "strings" if arr.dtype.kind in "OSU" else arr.dtype.name
             raise InvalidArgumentError(f"{where} expects {want.name}, got {got}")
         if arr.dtype.kind in "iu" and want.kind in "iu" and arr.size:
-            _check_integer_range(arr, want, where)
+            check_integer_range(arr, want, where)
         arr = arr.astype(want)
     return contiguous(arr)
 
 
-def _check_integer_range(arr: np.ndarray, want: np.dtype, where: str) -> None:
+def check_integer_range(arr: np.ndarray, want: np.dtype, where: str) -> None:
     """An integer cast must not wrap (uint64 ids above 2**63 would turn negative in int64)."""
     info = np.iinfo(want)
     low, high = arr.min(), arr.max()

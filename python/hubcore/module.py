@@ -14,11 +14,13 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import function_pb2, variable_pb2
 from tensorflow.core.protobuf import control_flow_pb2
 
 from hubcore import _core, _function_state, _tf_internal
+from hubcore._convert import check_integer_range
 from hubcore.errors import ExecutionError, InvalidArgumentError
 from hubcore.module_spec import (
     ModuleSpec,
@@ -140,6 +142,11 @@ def _convert_input(key: str, value: Any, info: Any) -> Any:
             except (TypeError, ValueError) as e:
                 raise InvalidArgumentError(f"Can't convert {key!r}: {e}") from None
         else:
+            # TensorFlow wraps numpy integers that do not fit (it refuses only Python ints).
+            is_numpy_int = isinstance(value, (np.ndarray, np.generic)) and value.dtype.kind in "iu"
+            if is_numpy_int and info.dtype.is_integer and value.size:
+                want = np.dtype(info.dtype.as_numpy_dtype)
+                check_integer_range(np.asarray(value), want, f"Input {key!r}")
             try:
                 value = tf.compat.v1.convert_to_tensor_or_indexed_slices(value, info.dtype)
             except (TypeError, ValueError) as e:
