@@ -417,6 +417,39 @@ def test_graph_that_fails_to_import_is_a_module_error(tmp_path, data_dir):
 
 
 @pytest.mark.parametrize(
+    ("corrupt", "error", "match"),
+    [
+        ("attr_value", hub.CorruptModuleError, "cannot import the graph: Value for attr 'T'"),
+        ("attr_missing", hub.CorruptModuleError, "cannot import the graph: NodeDef missing attr"),
+        ("op_type", hub.FailedPreconditionError, "'NoSuchOp'"),
+    ],
+)
+def test_graph_nodes_tensorflow_refuses_are_hubcore_errors_in_runner_and_load(
+    tmp_path, data_dir, corrupt, error, match
+):
+    """hubcore.load once raised TensorFlow's importer errors (a builtin ValueError) at the first
+    call, without naming the module."""
+    module = writable_copy(data_dir / "tiny", tmp_path / "m")
+
+    def edit(sm):
+        (matmul,) = [n for n in sm.meta_graphs[0].graph_def.node if n.op == "MatMul"]
+        if corrupt == "attr_value":
+            matmul.attr["T"].type = 7  # DT_STRING, which MatMul does not allow
+        elif corrupt == "attr_missing":
+            del matmul.attr["T"]
+        else:
+            matmul.op = "NoSuchOp"
+
+    edit_saved_model(module, edit)
+    with pytest.raises(error, match=match):
+        hub.Runner(module)
+    loaded = hub.load(module)
+    with pytest.raises(error, match=f"Module {module}: .*{match}") as raised:
+        loaded(np.zeros((1, 4), np.float32))
+    assert type(raised.value) is error
+
+
+@pytest.mark.parametrize(
     ("corrupt", "match"),
     [
         ("dtype0", "input 'x'' has an invalid dtype \\(0\\)"),

@@ -23,7 +23,12 @@ import tensorflow as tf
 from tensorflow.core.framework import attr_value_pb2, graph_pb2, node_def_pb2
 
 from hubcore import _core, _tf_internal
-from hubcore.errors import CorruptModuleError, InvalidArgumentError, UnsupportedFormatError
+from hubcore.errors import (
+    CorruptModuleError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    UnsupportedFormatError,
+)
 from hubcore.module import _components, _convert_input, _prepare_dict_inputs
 from hubcore.module_spec import (
     ModuleSpec,
@@ -183,9 +188,21 @@ class EagerModule(tf.Module, SpecVariantView):
         keys = list(form["outputs"])
         names = [name for key in keys for name in form["outputs"][key]]
         graph_def = graph_pb2.GraphDef.FromString(form["graph_def"])
-        results = tf.graph_util.import_graph_def(
-            graph_def, input_map=input_map, return_elements=names + form["targets"], name="module"
-        )
+        try:
+            results = tf.graph_util.import_graph_def(
+                graph_def,
+                input_map=input_map,
+                return_elements=names + form["targets"],
+                name="module",
+            )
+        except tf.errors.NotFoundError as e:  # an op type this TensorFlow does not register
+            raise FailedPreconditionError(f"Module {self._spec.path}: {e.message}") from None
+        except (ValueError, tf.errors.OpError) as e:
+            # The inputs are placeholders of the signature's own specs (or none), so only the
+            # module's graph can be at fault.
+            raise CorruptModuleError(
+                f"Module {self._spec.path}: cannot import the graph: {e}"
+            ) from None
         outputs: dict[str, Any] = {}
         position = 0
         for key in keys:
