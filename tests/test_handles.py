@@ -385,6 +385,46 @@ def test_lock_of_another_host_is_taken_over_after_the_timeout(server, cache_dir,
     assert not Path(f"{entry}.lock").exists()
 
 
+def test_lock_timeout_counts_from_the_last_growth(server, cache_dir, monkeypatch):
+    """A partial download that stopped is taken over one timeout after the waiter first sees it
+    (not two); one that keeps growing is left alone while it grows."""
+    cache_dir.mkdir()
+
+    def foreign_lock(handle: str) -> Path:
+        Path(f"{cache_dir / sha1(handle)}.lock").write_text("elsewhere.example.com.4242.0123abcd")
+        work = cache_dir / f"{sha1(handle)}.0123abcd.tmp"
+        work.mkdir()
+        (work / "partial").write_bytes(b"x" * 1000)
+        return work
+
+    stalled = server.url("ok")
+    foreign_lock(stalled)
+    monkeypatch.setenv("HUBCORE_LOCK_TIMEOUT_S", "2")
+    started = time.monotonic()
+    assert hubcore.resolve(stalled) == str(cache_dir / sha1(stalled))
+    assert time.monotonic() - started < 3.5
+
+    growing = server.url("ok", "text_table")
+    work = foreign_lock(growing)
+    monkeypatch.setenv("HUBCORE_LOCK_TIMEOUT_S", "0.5")
+    grow_until = time.monotonic() + 2.0
+
+    def grow() -> None:
+        with open(work / "partial", "ab") as f:
+            while time.monotonic() < grow_until:
+                f.write(b"x")
+                f.flush()
+                time.sleep(0.1)
+
+    grower = threading.Thread(target=grow)
+    grower.start()
+    try:
+        assert hubcore.resolve(growing) == str(cache_dir / sha1(growing))
+        assert time.monotonic() >= grow_until  # not taken over while it grew
+    finally:
+        grower.join(timeout=10)
+
+
 # ---- faults -------------------------------------------------------------------------------------
 
 

@@ -272,10 +272,11 @@ def lock_timeout() -> float:
 
 
 def _wait_for_lock(handle: str, entry: str, timeout: float) -> None:
-    """Returns once the lock is gone: released by its owner, or taken over from a dead one."""
+    """Returns once the lock is gone: released by its owner, or taken over from a dead one or
+    from one whose work directory has not changed for ``timeout`` seconds."""
     lock = lock_path(entry)
     poll = 0.02
-    checked_at = time.monotonic()
+    changed_at = time.monotonic()
     last_seen: tuple[str, int] | None = None
     logged = False
     while True:
@@ -290,15 +291,17 @@ def _wait_for_lock(handle: str, entry: str, timeout: float) -> None:
         if not logged:
             _log.info("hubcore: %s is being fetched by %s; waiting", handle, contents.strip())
             logged = True
+        # Sampled on every poll, from the first one on: the timeout counts from the owner's last
+        # progress (or from when this waiter arrived), never from a later sample.
+        work = tmp_path(entry, owner.uid) if owner else None
+        seen = (contents, tree_size(work) if work else 0)
         now = time.monotonic()
-        if now - checked_at >= timeout:
-            work = tmp_path(entry, owner.uid) if owner else None
-            seen = (contents, tree_size(work) if work else 0)
-            if seen == last_seen or (last_seen is None and seen[1] == 0):
-                _log.warning("hubcore: taking over %s: no progress for %.0f s", lock, timeout)
-                _take_over(entry, contents, remove_work_dir=False)
-                return
-            last_seen, checked_at = seen, now
+        if seen != last_seen:  # a new owner, or its download grew
+            last_seen, changed_at = seen, now
+        elif now - changed_at >= timeout:
+            _log.warning("hubcore: taking over %s: no progress for %.0f s", lock, timeout)
+            _take_over(entry, contents, remove_work_dir=False)
+            return
         time.sleep(poll)
         poll = min(poll * 1.5, _MAX_POLL_S, timeout / 4)
 
