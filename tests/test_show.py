@@ -98,6 +98,15 @@ def test_show_prints_tensor_names_and_filters_like_saved_model_cli(data_dir, cap
     assert "(tensors " + ", ".join(inp["tensors"]) + ")" in capsys.readouterr().out
 
 
+def test_show_help_states_its_tags_default(data_dir, capsys):
+    """Without --tags, show lists every variant, and its help says so (not the untagged one)."""
+    assert len(json.loads(_show_json(capsys, data_dir / "tiny"))["variants"]) == 2
+    with pytest.raises(SystemExit):
+        cli.main(["show", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: every graph variant; a bare --tags: the variant without tags)" in text
+
+
 def _show_json(capsys, path) -> str:
     assert cli.main(["show", "--json", str(path)]) == 0
     return capsys.readouterr().out

@@ -94,9 +94,13 @@ class _TagsAction(argparse.Action):
         namespace.tag_groups = groups
 
 
-def add_tags_option(parser: argparse.ArgumentParser, positionals: Sequence[str]) -> None:
+def add_tags_option(
+    parser: argparse.ArgumentParser,
+    positionals: Sequence[str],
+    default: str = "the variant without tags",
+) -> None:
     """Adds ``--tags`` (``--tags a,b`` or repeated ``--tags a --tags b``) to a subcommand whose
-    ``positionals`` are declared with ``nargs="?"``.
+    ``positionals`` are declared with ``nargs="?"``; ``default`` says what no ``--tags`` selects.
 
     The older spelling ``--tags a b`` still works: positionals that it swallowed
     (``--tags train MODULE OUT``) are taken back from its end by :func:`finish_parsing`, which is
@@ -110,7 +114,7 @@ def add_tags_option(parser: argparse.ArgumentParser, positionals: Sequence[str])
         default=[],
         metavar="TAG",
         help="tags of the graph variant to use, comma-separated or repeated: --tags train, "
-        "--tags a,b (default: the variant without tags)",
+        f"--tags a,b (default: {default})",
     )
     parser.set_defaults(tags=[], positional_names=list(positionals), subparser=parser)
 

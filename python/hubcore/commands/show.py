@@ -219,7 +219,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         usage="%(prog)s [options] MODULE",
     )
     add_module_argument(p)
-    add_tags_option(p, ["module"])
+    add_tags_option(
+        p, ["module"], default="every graph variant; a bare --tags: the variant without tags"
+    )
     p.add_argument(
         "--signature",
         "-s",
