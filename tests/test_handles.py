@@ -3,9 +3,10 @@
 The server runs on 127.0.0.1 in a thread and serves the fixture modules as gzipped tarballs.
 The first path component picks its behaviour: ``/ok/NAME`` (the module, only when asked with
 ``tf-hub-format=compressed`` unless NAME ends in ``.tar.gz``), ``/slow``, ``/truncated``,
-``/garbage``, ``/missing`` (404), ``/flaky`` (503 once, then the module), ``/down`` (always 503),
-``/stall`` (half a body, then silence), ``/redirect`` and ``/redirect-host`` (302 to ``/ok`` on
-127.0.0.1 or on ``localhost``).
+``/garbage``, ``/missing`` (404), ``/flaky`` (503 once, then the module), ``/busy`` (429 with
+``Retry-After: 1`` once, then the module), ``/reset`` (the connection closed without an answer
+once, then the module), ``/down`` (always 503), ``/stall`` (half a body, then silence),
+``/redirect`` and ``/redirect-host`` (302 to ``/ok`` on 127.0.0.1 or on ``localhost``).
 """
 
 from __future__ import annotations
@@ -93,6 +94,12 @@ class _Handler(BaseHTTPRequestHandler):
         if mode == "down" or (mode == "flaky" and self.server.served.get(self.path, 0) == 0):
             self.server.served[self.path] = self.server.served.get(self.path, 0) + 1
             return self._send(503, b"busy")
+        if mode in ("busy", "reset") and self.server.served.get(self.path, 0) == 0:
+            self.server.served[self.path] = 1
+            if mode == "busy":
+                return self._send(429, b"slow down", {"Retry-After": "1"})
+            self.close_connection = True  # no status line at all
+            return None
         if mode == "garbage":
             return self._send(200, b"<html><body>Sign in to continue</body></html>" * 20)
         if not compressed and not name.endswith(".tar.gz"):
@@ -483,6 +490,16 @@ def test_transient_failures_are_retried(server, cache_dir, monkeypatch):
     with pytest.raises(hubcore.HandleNotFoundError):
         hubcore.resolve(server.url("missing"))
     assert server.count("missing") == 1  # a 404 is final
+
+
+def test_rate_limits_and_dropped_connections_are_retried(server, monkeypatch):
+    monkeypatch.setenv("HUBCORE_DOWNLOAD_RETRIES", "1")
+    started = time.monotonic()
+    assert same_tree(Path(hubcore.resolve(server.url("busy"))), DATA / "tiny")
+    assert server.count("busy") == 2  # 429, then the module
+    assert time.monotonic() - started >= 1.0  # after the Retry-After, not the 0.5 s backoff
+    assert same_tree(Path(hubcore.resolve(server.url("reset"))), DATA / "tiny")
+    assert server.count("reset") == 2
 
 
 def test_unsafe_archive_from_a_url_is_refused(server, cache_dir, tmp_path):
