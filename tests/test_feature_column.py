@@ -135,6 +135,43 @@ def test_image_modules_are_checked(tmp_path):
     assert hubcore.image_embedding_column("x", path, image_size=(4, 4)).variable_shape == [3]
 
 
+def export_module(path: Path, module_fn) -> Path:
+    with tf.Graph().as_default():
+        module = hubcore.Module(hubcore.create_module_spec(module_fn))
+        with v1.Session() as session:
+            module.export(str(path), session)
+    return path
+
+
+def test_wrong_output_and_image_shapes_are_checked(tmp_path):
+    """A 1-D string input with an int output is no text embedding; 'images' of rank 2 is no image
+    input, whatever size is asked for: tensorflow_hub's messages, naming the module."""
+
+    def int_output():
+        text = v1.placeholder(tf.string, [None], name="text")
+        hubcore.add_signature(inputs=text, outputs=tf.zeros([tf.shape(text)[0], 4], tf.int32))
+
+    def flat_images():
+        images = v1.placeholder(tf.float32, [None, 64], name="images")
+        hubcore.add_signature(inputs={"images": images}, outputs=images * 2)
+
+    text = export_module(tmp_path / "int_output", int_output)
+    want = "must have a 'default' output of tf.Tensor(shape=(?,K), dtype=float32)"
+    for make in (
+        lambda: hubcore.text_embedding_column("x", text),
+        lambda: hubcore.sparse_text_embedding_column("x", text, "mean", None),
+    ):
+        with pytest.raises(hubcore.InvalidModuleError, match=re.escape(want)) as e:
+            make()
+        assert str(text) in str(e.value)
+    images = export_module(tmp_path / "flat_images", flat_images)
+    with pytest.raises(hubcore.InvalidModuleError, match=r"Shape of module input is \(None, 64\)"):
+        hubcore.image_embedding_column("x", images)
+    column = hubcore.image_embedding_column("x", images, image_size=(8, 8))
+    with tf.Graph().as_default(), pytest.raises(hubcore.InvalidArgumentError, match="'images'"):
+        v1.feature_column.input_layer({"x": tf.zeros([2, 8, 8, 3])}, [column])
+
+
 # A TF2 SavedModel: a hashed bag-of-words embedding, returned in a dict. Saved by a fresh
 # interpreter, so that no TensorFlow state left by other tests changes how it traces.
 TWO_OUTPUTS = """
