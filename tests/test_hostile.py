@@ -4,6 +4,7 @@ hang or a wrong answer (docs/security.md). Each test names the case it guards.""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -447,6 +448,72 @@ def test_graph_nodes_tensorflow_refuses_are_hubcore_errors_in_runner_and_load(
     with pytest.raises(error, match=f"Module {module}: .*{match}") as raised:
         loaded(np.zeros((1, 4), np.float32))
     assert type(raised.value) is error
+
+
+@pytest.fixture(scope="module")
+def resource_matmul(tmp_path_factory) -> Path:
+    """x @ w with a resource variable w (so the graph has ReadVariableOps), exported."""
+    import tensorflow as tf
+
+    def module_fn() -> None:
+        x = tf.compat.v1.placeholder(tf.float32, [None, 2], name="x")
+        w = tf.compat.v1.get_variable(
+            "w", [2, 2], use_resource=True, initializer=tf.compat.v1.ones_initializer()
+        )
+        hub.add_signature(inputs={"x": x}, outputs=tf.matmul(x, w))
+
+    path = tmp_path_factory.mktemp("resource_matmul") / "m"
+    with tf.Graph().as_default():
+        module = hub.Module(hub.create_module_spec(module_fn))
+        with tf.compat.v1.Session() as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            module.export(str(path), session)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "error", "match"),
+    [
+        ("matmul_string", hub.CorruptModuleError, "cannot import the graph: Value for attr 'T'"),
+        ("read_no_dtype", hub.CorruptModuleError, "cannot import the graph: NodeDef missing attr"),
+        ("op_type", hub.FailedPreconditionError, "uses op type 'NoSuchOp' \\(node '"),
+    ],
+)
+def test_graph_nodes_tensorflow_refuses_are_module_errors_in_hub_module(
+    tmp_path, resource_matmul, corrupt, error, match
+):
+    """hub.Module raised ExecutionError("Importing the module graph failed") at instantiation or
+    call, naming neither the module nor its variant, where Runner and hubcore.load raise these."""
+    import tensorflow as tf
+
+    module = writable_copy(resource_matmul, tmp_path / "m")
+    op = "ReadVariableOp" if corrupt == "read_no_dtype" else "MatMul"
+
+    def edit(sm):
+        for node in sm.meta_graphs[0].graph_def.node:
+            if node.op != op:
+                continue
+            if corrupt == "matmul_string":
+                node.attr["T"].type = 7  # DT_STRING, which MatMul does not allow
+            elif corrupt == "read_no_dtype":
+                del node.attr["dtype"]
+            else:
+                node.op = "NoSuchOp"
+
+    edit_saved_model(module, edit)
+    x = np.ones((1, 2), np.float32)
+    with pytest.raises(error) as from_runner:
+        hub.Runner(module)
+    with pytest.raises(error) as from_load:
+        hub.load(module)(x)
+    assert type(from_runner.value) is type(from_load.value) is error
+    with tf.Graph().as_default(), pytest.raises(error) as raised:
+        hub.Module(module)(x)
+    assert type(raised.value) is error
+    message = str(raised.value)
+    assert message.startswith(f"Module {module} (graph variant {{}})")
+    assert re.search(match, message), message
+    assert re.search(f"node '?module(_apply_default)?/[^ ]*{op}", message), message
 
 
 @pytest.mark.parametrize(

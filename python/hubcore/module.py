@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.framework import function_pb2, variable_pb2
+from tensorflow.core.framework import function_pb2, graph_pb2, variable_pb2
 from tensorflow.core.protobuf import control_flow_pb2
 
 from hubcore import _core, _function_state, _tf_internal
 from hubcore._convert import check_integer_range
-from hubcore.errors import ExecutionError, InvalidArgumentError
+from hubcore.errors import (
+    CorruptModuleError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+)
 from hubcore.module_spec import (
     ModuleSpec,
     SpecVariantView,
@@ -47,14 +52,41 @@ def _rewriter(spec: ModuleSpec) -> _core.GraphRewriter:
 def _import_serialized(
     graph: tf.Graph,
     graph_def: bytes,
+    module: str,
     input_map: Iterable[tuple[str, tf.Tensor]] = (),
     colocated_nodes: Iterable[str] = (),
 ) -> None:
-    """Imports a rewritten GraphDef (final names) into ``graph``; see _tf_internal."""
+    """Imports a rewritten GraphDef (final names) into ``graph``; see _tf_internal.
+
+    ``module`` names the module and variant in errors. TensorFlow refusing the graph is the
+    module's fault: the input map only feeds tensors already converted to the signature's dtypes
+    and the instance's own state. The errors are those Runner and hubcore.load raise.
+    """
     try:
         _tf_internal.import_graph_def(graph, graph_def, input_map, colocated_nodes)
-    except tf.errors.OpError as e:
-        raise ExecutionError(f"Importing the module graph failed: {e.message}") from None
+    except tf.errors.NotFoundError as e:  # an op type this TensorFlow does not register
+        raise FailedPreconditionError(_unregistered_op_message(module, graph_def, e)) from None
+    except tf.errors.OpError as e:  # the message names the node (with the instance's scope)
+        raise CorruptModuleError(f"{module}: cannot import the graph: {e.message}") from None
+
+
+def _unregistered_op_message(module: str, graph_def: bytes, error: tf.errors.OpError) -> str:
+    """Runner's wording for an op type TensorFlow does not register, naming the first node that
+    uses it (TensorFlow's message names only the op type)."""
+    match = re.search(r"Op type not registered '([^']+)'", error.message)
+    if match is None:
+        return f"{module}: {error.message}"
+    op = match.group(1)
+    graph = graph_pb2.GraphDef.FromString(graph_def)
+    users = [node.name for node in graph.node if node.op == op]
+    for function in graph.library.function:
+        name = function.signature.name
+        users += [f"{name}/{node.name}" for node in function.node_def if node.op == op]
+    node = f" (node '{users[0]}')" if users else ""
+    return (
+        f"{module} uses op type '{op}'{node}, which is not registered in this TensorFlow. If it "
+        "is a custom op, load its library first (tf.load_op_library)."
+    )
 
 
 def _register_functions(graph: tf.Graph, function_library: bytes) -> None:
@@ -236,6 +268,11 @@ class Module(SpecVariantView):
         self._short_name = self._scope.rsplit("/", 1)[-1]
         self._variable_map = self._map_variables(variables)
 
+    def _description(self) -> str:
+        """The module and variant, as errors name them (Runner's wording)."""
+        path = self._spec.path or "created by module_fn (not exported)"
+        return f"Module {path} (graph variant {format_tags(self._tags)})"
+
     # ---- state ----------------------------------------------------------------------------------
 
     def _claim_state_scope(self, name: str) -> str:
@@ -260,7 +297,7 @@ class Module(SpecVariantView):
         state = _rewriter(self._spec).build_state_graph(
             set(self._tags), self._scope, self._trainable, self._spec.checkpoint_path or ""
         )
-        _import_serialized(graph, state.graph_def, (), state.colocated_nodes)
+        _import_serialized(graph, state.graph_def, self._description(), (), state.colocated_nodes)
         _register_functions(graph, state.function_library)
         for key, names in state.node_lists.items():
             for name in names:
@@ -392,7 +429,9 @@ class Module(SpecVariantView):
             else:
                 tensor = components[mapping.input_key][mapping.component]
             input_map.append((key, tensor))
-        _import_serialized(graph, apply.graph_def, input_map, apply.colocated_nodes)
+        _import_serialized(
+            graph, apply.graph_def, self._description(), input_map, apply.colocated_nodes
+        )
         _register_functions(graph, apply.function_library)
 
         outputs: dict[str, Any] = {}
