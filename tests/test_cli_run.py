@@ -332,3 +332,100 @@ def test_zero_rows_write_zero_row_arrays_of_the_right_dtype_and_shape(capsys, tm
     assert tokens["default.indices"].shape == (0, 2)
     assert tokens["default.values"].dtype.kind == "S" and len(tokens["default.values"]) == 0
     assert tokens["default.dense_shape"].tolist()[0] == 0
+
+
+@pytest.fixture(scope="module")
+def bfloat16_module(tmp_path_factory) -> Path:
+    """doubled = 2 * x in bfloat16, and a float32 row sum."""
+    import tensorflow as tf
+
+    def module_fn() -> None:
+        x = tf.compat.v1.placeholder(tf.bfloat16, [None, 2], name="x")
+        hubcore.add_signature(
+            inputs={"x": x},
+            outputs={"doubled": x * 2, "sum": tf.reduce_sum(tf.cast(x, tf.float32), 1)},
+        )
+
+    path = tmp_path_factory.mktemp("bfloat16") / "m"
+    with tf.Graph().as_default():
+        module = hubcore.Module(hubcore.create_module_spec(module_fn))
+        with tf.compat.v1.Session() as session:
+            module.export(str(path), session)
+    return path
+
+
+def test_bfloat16_round_trip_through_npy_npz_and_jsonl(capsys, tmp_path, bfloat16_module):
+    """numpy saves bfloat16 arrays as raw 2-byte values ('<V2'): they were refused ("got void16"),
+    and bfloat16 outputs were written the same way, their dtype lost."""
+    import ml_dtypes
+
+    # Exact in bfloat16; 2**100 is beyond float16, 1 + 2**-7 needs bfloat16's last mantissa bit.
+    x = np.array([[1.5, -2.25], [1 + 2**-7, 2.0**100], [0.0, -0.0]], ml_dtypes.bfloat16)
+    np.save(tmp_path / "x.npy", x)
+    np.savez(tmp_path / "x.npz", x=x)
+    assert np.load(tmp_path / "x.npy").dtype.kind == "V"  # what numpy itself reads back
+    want = x.astype(np.float32) * 2
+    for src in ("x.npy", "x.npz"):
+        rc, err = run_cli(capsys, bfloat16_module, "-i", tmp_path / src, "-o", tmp_path / "o.npz")
+        assert rc == 0, err
+        out = np.load(tmp_path / "o.npz")
+        assert out["doubled"].dtype == np.float32  # every bfloat16 value, exactly
+        np.testing.assert_array_equal(out["doubled"], want)
+        np.testing.assert_array_equal(out["sum"], x.astype(np.float32).sum(1))
+    # The float32 output feeds the bfloat16 input again without loss.
+    np.savez(tmp_path / "again.npz", x=out["doubled"])
+    rc, err = run_cli(
+        capsys, bfloat16_module, "-i", tmp_path / "again.npz", "-o", tmp_path / "o2.npz"
+    )
+    assert rc == 0, err
+    np.testing.assert_array_equal(np.load(tmp_path / "o2.npz")["doubled"], want * 2)
+    rc, err = run_cli(capsys, bfloat16_module, "-i", tmp_path / "x.npy", "-o", tmp_path / "o.jsonl")
+    assert rc == 0, err
+    rows = read_jsonl(tmp_path / "o.jsonl")
+    assert [r["doubled"] for r in rows] == want.tolist()
+    assert all(type(v) is float for r in rows for v in r["doubled"])
+    # No rows: a zero-row float32 array, as with rows.
+    np.save(tmp_path / "none.npy", x[:0])
+    rc, err = run_cli(
+        capsys, bfloat16_module, "-i", tmp_path / "none.npy", "-o", tmp_path / "o.npz"
+    )
+    assert rc == 0, err
+    empty = np.load(tmp_path / "o.npz")["doubled"]
+    assert empty.shape == (0, 2) and empty.dtype == np.float32
+
+
+def test_raw_bytes_feed_only_a_bfloat16_input(capsys, tmp_path, bfloat16_module):
+    """Void arrays of another width are not guessed at: the error names the file and array."""
+    np.save(tmp_path / "v4.npy", np.zeros((2, 2), "V4"))
+    rc, err = run_cli(capsys, bfloat16_module, "-i", tmp_path / "v4.npy", "-o", tmp_path / "o.npz")
+    assert rc == 1
+    assert f"{tmp_path / 'v4.npy'}: array 'x' expects bfloat16, got void32" in err
+    assert not (tmp_path / "o.npz").exists()
+
+
+@pytest.mark.parametrize(
+    ("dtype", "stored"),
+    [
+        ("float8_e5m2", np.float32),
+        ("float8_e4m3fn", np.float32),
+        ("int4", np.int8),
+        ("uint2", np.uint8),
+    ],
+)
+def test_npz_widens_the_types_numpy_lacks_exactly(tmp_path, dtype, stored):
+    """np.savez writes these as raw bytes ('<V1') or a descriptor numpy cannot read ('<f1')."""
+    import ml_dtypes
+
+    from hubcore import batch_io
+    from hubcore._convert import ValueSpec
+    from hubcore.output_file import OutputFile
+
+    values = np.array([[1, 2], [3, 0]], getattr(ml_dtypes, dtype))
+    spec = ValueSpec("y", "dense", values.dtype, (None, 2))
+    for name, outputs, rows in [("o.npz", {"y": values}, 2), ("none.npz", {}, 0)]:
+        writer = batch_io.NpzWriter(OutputFile(str(tmp_path / name), binary=True), {"y": spec})
+        writer.write(outputs, rows)
+        writer.commit()
+        out = np.load(tmp_path / name)["y"]
+        assert out.dtype == stored
+        np.testing.assert_array_equal(out, values.astype(stored)[:rows])

@@ -13,7 +13,9 @@ Inputs (chosen by extension, or ``fmt``):
 
 Outputs: ``.npz`` (dense outputs concatenated along rows; sparse outputs as ``NAME.indices``,
 ``NAME.values``, ``NAME.dense_shape``; ragged as ``NAME.flat_values``, ``NAME.row_splits_0``...;
-strings as bytes arrays) or JSON lines (one object per input row; bytes decoded as UTF-8).
+strings as bytes arrays; bfloat16 and the other ml_dtypes types widened exactly to float32, int8
+or uint8) or JSON lines (one object per input row; bytes decoded as UTF-8). A raw 2-byte array
+(``<V2``, how ``np.save`` stores bfloat16) feeds a bfloat16 input as bfloat16.
 ``-`` reads standard input (text, JSON lines or CSV, streamed) or writes standard output.
 Outputs are opened with :class:`hubcore.output_file.OutputFile`: a regular file is written to a
 temporary file beside it and renamed at the end, so a failed run leaves no partial output; pipes,
@@ -39,6 +41,7 @@ import zlib
 from collections.abc import Iterator, Mapping
 from typing import IO, Any
 
+import ml_dtypes
 import numpy as np
 
 from hubcore._convert import RaggedValue, SignatureSpec, SparseValue, ValueSpec, to_array
@@ -225,7 +228,7 @@ class ArrayInput:
                 raise InvalidArgumentError(
                     f"{where}: input '{key}' is {spec.kind}; feed it from JSON lines"
                 )
-            arr = to_array(arrays[key], spec, where)
+            arr = to_array(_typed_raw_values(arrays[key], spec), spec, where)
             if spec.shape is not None and (
                 arr.ndim != len(spec.shape)
                 or any(w is not None and w != d for w, d in zip(spec.shape, arr.shape, strict=True))
@@ -250,6 +253,18 @@ class ArrayInput:
                 stop - start,
                 {k: [np.ascontiguousarray(a[start:stop])] for k, a in self.arrays.items()},
             )
+
+
+_BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
+
+
+def _typed_raw_values(arr: np.ndarray, spec: ValueSpec) -> np.ndarray:
+    """numpy saves a bfloat16 array as raw 2-byte values (``<V2``) and reads it back as such; for
+    a bfloat16 input those bytes are its values. Raw values of another width are left to
+    ``to_array`` to refuse: the 1-byte types (float8, int4, ...) cannot be told apart."""
+    if arr.dtype.type is np.void and arr.dtype.itemsize == 2 and spec.dtype == _BFLOAT16:
+        return arr.view(_BFLOAT16)
+    return arr
 
 
 _CSV_COLUMN = re.compile(r"(.*)\[(\d+)\]$")
@@ -517,7 +532,7 @@ class NpzWriter:
 
 def _zero_rows(name: str, spec: ValueSpec) -> dict[str, np.ndarray]:
     """The arrays ``NpzWriter`` writes for output ``spec`` when there are no rows."""
-    dtype = np.dtype("S1") if spec.is_string else spec.dtype
+    dtype = np.dtype("S1") if spec.is_string else _storable_dtype(spec.dtype)
     inner = [d or 0 for d in (spec.shape or (None,))[1:]]
     if spec.kind == "sparse":
         return {
@@ -534,10 +549,28 @@ def _zero_rows(name: str, spec: ValueSpec) -> dict[str, np.ndarray]:
     return {name: np.zeros((0, *inner), dtype)}
 
 
+def _storable_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype an output of ``dtype`` is stored as in an .npz.
+
+    An .npy header cannot name the ml_dtypes types numpy lacks (bfloat16, float8, int4, ...):
+    numpy would store raw bytes (``<V2``) or a descriptor it cannot read back (``<f1``). They are
+    widened to the smallest numpy type that holds every value exactly: float32 for the floating
+    types, int8 or uint8 for the integer ones.
+    """
+    if dtype.type.__module__ != "ml_dtypes":
+        return dtype
+    try:
+        ml_dtypes.finfo(dtype)
+        return np.dtype(np.float32)
+    except ValueError:
+        return np.dtype(np.int8 if ml_dtypes.iinfo(dtype).min < 0 else np.uint8)
+
+
 def _storable(arr: np.ndarray) -> np.ndarray:
-    """Object arrays of bytes become fixed-width bytes arrays (no pickling in the .npz)."""
+    """Arrays as an .npz stores them: object arrays of bytes become fixed-width bytes arrays (no
+    pickling), the ml_dtypes types are widened exactly (``_storable_dtype``)."""
     if arr.dtype != object:
-        return arr
+        return arr.astype(_storable_dtype(arr.dtype), copy=False)
     if all(isinstance(x, bytes) and not x.endswith(b"\0") for x in arr.flat):
         return arr.astype(bytes) if arr.size else np.zeros(arr.shape, "S1")
     raise InvalidArgumentError("Output strings end in NUL bytes; write JSON lines instead")
