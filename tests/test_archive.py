@@ -169,21 +169,38 @@ def test_concurrent_extraction_gives_one_entry(tmp_path, cache):
 
 
 def test_concurrent_extraction_across_processes(tmp_path, cache):
+    """Four processes resolve one archive at once: one extracts, the others wait for it. Each
+    extraction appends its pid to a shared file, and holds the lock a while so that the others
+    meet it (their waiting is logged)."""
     path = pack(tmp_path / "m.tar.gz")
-    start = time.time() + 0.5  # all four resolve at about the same moment
+    extractions = tmp_path / "extractions.txt"
+    start = time.time() + 1.0  # all four resolve at about the same moment
     code = (
-        f"import sys, time; sys.path.insert(0, {str(ROOT / 'python')!r})\n"
-        "from hubcore.resolver import resolve\n"
+        f"import logging, os, sys, time; sys.path.insert(0, {str(ROOT / 'python')!r})\n"
+        "logging.basicConfig(level=logging.INFO, format='%(message)s')\n"
+        "from hubcore import resolver\n"
+        "real = resolver.extract_archive\n"
+        "def counted(*args, **kwargs):\n"
+        f"    with open({str(extractions)!r}, 'a') as f:\n"
+        "        f.write(f'{os.getpid()}\\n')\n"
+        "    time.sleep(0.5)\n"
+        "    return real(*args, **kwargs)\n"
+        "resolver.extract_archive = counted\n"
         f"time.sleep(max(0.0, {start} - time.time()))\n"
-        f"print(resolve({str(path)!r}))\n"
+        f"print(resolver.resolve({str(path)!r}))\n"
     )
     procs = [
-        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         for _ in range(4)
     ]
-    outs = [p.communicate(timeout=60)[0].strip() for p in procs]
-    assert [p.returncode for p in procs] == [0] * 4
+    results = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, [err for _, err in results]
+    outs = [out.strip() for out, _ in results]
     assert len(set(outs)) == 1 and Path(outs[0]).is_relative_to(cache)
+    assert len(extractions.read_text().split()) == 1, extractions.read_text()
+    assert any("is being fetched by" in err for _, err in results)  # they did contend
     assert sorted(os.listdir(cache)) == [Path(outs[0]).name, Path(outs[0]).name + ".descriptor.txt"]
     assert (Path(outs[0]) / "tfhub_module.pb").read_bytes() == (
         MODULE / "tfhub_module.pb"
