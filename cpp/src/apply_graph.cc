@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "graph_rewrite_impl.h"
@@ -71,15 +72,36 @@ Status BuildPlan(const VariantIndex& index, const SignatureInfo& sig, bool train
 
   plan->keep.assign(graph.node_size(), 0);
   internal::Closure(index, roots, &plan->keep, stop);
+  std::vector<std::string> cond_contexts, while_contexts;
   {
     std::vector<int> extra;
-    internal::CollectContexts(index, "cond_context", plan->keep, &plan->contexts, &extra);
-    internal::CollectContexts(index, "while_context", plan->keep, &plan->while_contexts, &extra);
+    internal::CollectContexts(index, "cond_context", plan->keep, &cond_contexts, &extra);
+    internal::CollectContexts(index, "while_context", plan->keep, &while_contexts, &extra);
     std::vector<int> filtered;
     for (int n : extra) {
       if (!index.is_state[n]) filtered.push_back(n);
     }
     internal::Closure(index, filtered, &plan->keep, stop);
+  }
+  // The contexts are rebuilt under the apply scope, where state ops and signature inputs do not
+  // exist (they stay in the instance scope or are the caller's tensors): names of those are left
+  // out, so that every name resolves there.
+  auto in_apply_scope = [&](const std::string& tensor, std::string* mapped) {
+    int idx;
+    const int n = index.Find(tensor, &idx);
+    if (n < 0 || !plan->keep[n] || index.is_state[n] || is_input(n, idx)) return false;
+    *mapped = TensorName(graph.node(n).name(), idx);
+    return true;
+  };
+  for (auto [defs, key, out] :
+       {std::tuple{&cond_contexts, "cond_context", &plan->contexts},
+        std::tuple{&while_contexts, "while_context", &plan->while_contexts}}) {
+    for (const auto& bytes : *defs) {
+      std::string restricted, missing;
+      if (internal::RestrictContext(key, bytes, in_apply_scope, &restricted, &missing)) {
+        out->push_back(std::move(restricted));
+      }
+    }
   }
   std::vector<char> state_data(graph.node_size(), 0), state_control(graph.node_size(), 0);
   std::set<std::string> used_inputs;

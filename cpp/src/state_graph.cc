@@ -20,6 +20,7 @@ using internal::CheckpointIndex;
 using internal::Join;
 using internal::kColocationAttr;
 using internal::kColocationPrefix;
+using internal::TensorName;
 using internal::VariantIndex;
 using VariableDefs = std::map<std::string, tensorflow::VariableDef>;  // By variable name.
 
@@ -94,7 +95,22 @@ Status MarkStateNodes(const VariantIndex& index, const VariableDefs& variables, 
     std::vector<std::string> defs;
     internal::CollectContexts(index, key, *keep, &defs, &extra);
     internal::Closure(index, extra, keep, never_stop);
-    if (!defs.empty()) out->bytes_lists[key] = std::move(defs);
+    // Only names of the state graph, so that the contexts can be rebuilt in the instance scope.
+    auto in_state_graph = [&](const std::string& tensor, std::string* mapped) {
+      int idx;
+      const int n = index.Find(tensor, &idx);
+      if (n < 0 || !(*keep)[n]) return false;
+      *mapped = TensorName(graph.node(n).name(), idx);
+      return true;
+    };
+    std::vector<std::string> restricted;
+    for (const auto& bytes : defs) {
+      std::string def, missing;
+      if (internal::RestrictContext(key, bytes, in_state_graph, &def, &missing)) {
+        restricted.push_back(std::move(def));
+      }
+    }
+    if (!restricted.empty()) out->bytes_lists[key] = std::move(restricted);
   }
   return Status::OK();
 }

@@ -121,36 +121,167 @@ Status BuildIndex(const tensorflow::MetaGraphDef& meta, const GraphVariant& vari
   return Status::OK();
 }
 
+namespace {
+
+void SummarizeValues(const tensorflow::ValuesDef& values, ContextSummary* out) {
+  for (const auto& v : values.values()) {
+    out->tensors.push_back(v);
+    if (!values.external_values().count(v)) {
+      std::string node;
+      int idx;
+      ParseTensorName(v, &node, &idx);
+      out->owned_ops.push_back(node);
+    }
+  }
+  for (const auto& [key, value] : values.external_values()) {
+    out->tensors.push_back(key);
+    out->tensors.push_back(value);
+  }
+}
+
+void Summarize(const tensorflow::CondContextDef& def, ContextSummary* out);
+void Summarize(const tensorflow::WhileContextDef& def, ContextSummary* out);
+
+void SummarizeNested(
+    const google::protobuf::RepeatedPtrField<tensorflow::ControlFlowContextDef>& nested,
+    ContextSummary* out) {
+  for (const auto& n : nested) {
+    if (n.has_cond_ctxt()) Summarize(n.cond_ctxt(), out);
+    if (n.has_while_ctxt()) {
+      out->has_nested_while = true;
+      Summarize(n.while_ctxt(), out);
+    }
+  }
+}
+
+void Summarize(const tensorflow::CondContextDef& def, ContextSummary* out) {
+  out->tensors.push_back(def.pred_name());
+  out->tensors.push_back(def.pivot_name());
+  SummarizeValues(def.values_def(), out);
+  SummarizeNested(def.nested_contexts(), out);
+}
+
+void Summarize(const tensorflow::WhileContextDef& def, ContextSummary* out) {
+  for (const auto* name : {&def.pivot_name(), &def.pivot_for_pred_name(),
+                           &def.pivot_for_body_name(), &def.maximum_iterations_name()}) {
+    if (!name->empty()) out->tensors.push_back(*name);
+  }
+  for (const auto& n : def.loop_exit_names()) out->tensors.push_back(n);
+  for (const auto& n : def.loop_enter_names()) out->tensors.push_back(n);
+  SummarizeValues(def.values_def(), out);
+  SummarizeNested(def.nested_contexts(), out);
+}
+
+bool RestrictValues(const ContextNameMap& map, tensorflow::ValuesDef* values) {
+  google::protobuf::Map<std::string, std::string> external;
+  for (const auto& [key, value] : values->external_values()) {
+    std::string k, v;
+    if (map(key, &k) && map(value, &v)) external[k] = v;
+  }
+  google::protobuf::RepeatedPtrField<std::string> kept;
+  for (const auto& name : values->values()) {
+    std::string mapped;
+    if (map(name, &mapped)) *kept.Add() = mapped;
+  }
+  values->mutable_values()->Swap(&kept);
+  values->mutable_external_values()->swap(external);
+  return true;
+}
+
+bool Required(const ContextNameMap& map, std::string* name, std::string* missing) {
+  std::string mapped;
+  if (!map(*name, &mapped)) {
+    *missing = *name;
+    return false;
+  }
+  *name = mapped;
+  return true;
+}
+
+bool Restrict(const ContextNameMap& map, tensorflow::CondContextDef* def, std::string* missing);
+bool Restrict(const ContextNameMap& map, tensorflow::WhileContextDef* def, std::string* missing);
+
+bool RestrictNested(const ContextNameMap& map,
+                    google::protobuf::RepeatedPtrField<tensorflow::ControlFlowContextDef>* nested,
+                    std::string* missing) {
+  for (auto& n : *nested) {
+    if (n.has_cond_ctxt() && !Restrict(map, n.mutable_cond_ctxt(), missing)) return false;
+    if (n.has_while_ctxt() && !Restrict(map, n.mutable_while_ctxt(), missing)) return false;
+  }
+  return true;
+}
+
+bool Restrict(const ContextNameMap& map, tensorflow::CondContextDef* def, std::string* missing) {
+  return Required(map, def->mutable_pred_name(), missing) &&
+         Required(map, def->mutable_pivot_name(), missing) &&
+         RestrictValues(map, def->mutable_values_def()) &&
+         RestrictNested(map, def->mutable_nested_contexts(), missing);
+}
+
+bool Restrict(const ContextNameMap& map, tensorflow::WhileContextDef* def, std::string* missing) {
+  for (auto* name : {def->mutable_pivot_name(), def->mutable_pivot_for_pred_name(),
+                     def->mutable_pivot_for_body_name()}) {
+    if (!Required(map, name, missing)) return false;
+  }
+  for (auto& name : *def->mutable_loop_exit_names()) {
+    if (!Required(map, &name, missing)) return false;
+  }
+  for (auto& name : *def->mutable_loop_enter_names()) {
+    if (!Required(map, &name, missing)) return false;
+  }
+  if (!def->maximum_iterations_name().empty()) {
+    std::string mapped;
+    def->set_maximum_iterations_name(map(def->maximum_iterations_name(), &mapped) ? mapped : "");
+  }
+  return RestrictValues(map, def->mutable_values_def()) &&
+         RestrictNested(map, def->mutable_nested_contexts(), missing);
+}
+
+}  // namespace
+
+bool SummarizeContext(const std::string& key, const std::string& bytes, ContextSummary* out) {
+  if (key == "cond_context") {
+    tensorflow::CondContextDef def;
+    if (!def.ParseFromString(bytes)) return false;
+    out->name = def.context_name();
+    Summarize(def, out);
+    return true;
+  }
+  tensorflow::WhileContextDef def;
+  if (!def.ParseFromString(bytes)) return false;
+  out->name = def.context_name();
+  Summarize(def, out);
+  return true;
+}
+
+bool RestrictContext(const std::string& key, const std::string& bytes, const ContextNameMap& map,
+                     std::string* out, std::string* missing) {
+  if (key == "cond_context") {
+    tensorflow::CondContextDef def;
+    if (!def.ParseFromString(bytes) || !Restrict(map, &def, missing)) return false;
+    return def.SerializeToString(out);
+  }
+  tensorflow::WhileContextDef def;
+  if (!def.ParseFromString(bytes) || !Restrict(map, &def, missing)) return false;
+  return def.SerializeToString(out);
+}
+
 void CollectContexts(const VariantIndex& index, const std::string& key,
                      const std::vector<char>& keep, std::vector<std::string>* out,
                      std::vector<int>* extra_roots) {
   const auto* coll = index.Collection(key);
   if (coll == nullptr || !coll->has_bytes_list()) return;
   for (const auto& bytes : coll->bytes_list().value()) {
-    tensorflow::ValuesDef values;
-    std::vector<std::string> names;
-    if (key == "cond_context") {
-      tensorflow::CondContextDef def;
-      if (!def.ParseFromString(bytes)) continue;
-      values = def.values_def();
-      names = {def.pred_name(), def.pivot_name()};
-    } else {
-      tensorflow::WhileContextDef def;
-      if (!def.ParseFromString(bytes)) continue;
-      values = def.values_def();
-      names = {def.pivot_name(), def.pivot_for_pred_name(), def.pivot_for_body_name()};
-      for (const auto& n : def.loop_exit_names()) names.push_back(n);
-      for (const auto& n : def.loop_enter_names()) names.push_back(n);
-    }
+    ContextSummary summary;
+    if (!SummarizeContext(key, bytes, &summary)) continue;
     bool referenced = false;
-    for (const auto& v : values.values()) {
-      const int n = index.Find(v);
+    for (const auto& op : summary.owned_ops) {
+      const int n = index.Find(op);
       if (n >= 0 && keep[n]) referenced = true;
     }
     if (!referenced) continue;
     out->push_back(bytes);
-    for (const auto& v : values.values()) names.push_back(v);
-    for (const auto& name : names) {
+    for (const auto& name : summary.tensors) {
       const int n = name.empty() ? -1 : index.Find(name);
       if (n >= 0 && !keep[n]) extra_roots->push_back(n);
     }

@@ -8,6 +8,7 @@
 #define HUBCORE_SRC_VARIANT_INDEX_H_
 
 #include <algorithm>
+#include <functional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -96,11 +97,35 @@ void Closure(const VariantIndex& index, const std::vector<int>& roots, std::vect
   }
 }
 
-// Serialized CondContextDef / WhileContextDef entries of collection `key` whose values touch a
-// kept node; their own tensors are added to `extra_roots`.
+// Serialized CondContextDef / WhileContextDef entries of collection `key` whose values (those of
+// nested contexts included) touch a kept node; every node they name is added to `extra_roots`
+// (the pivots of a cond branch, e.g., need not be on any output's path).
 void CollectContexts(const VariantIndex& index, const std::string& key,
                      const std::vector<char>& keep, std::vector<std::string>* out,
                      std::vector<int>* extra_roots);
+
+// What a v1 control-flow context def (collection "cond_context" or "while_context") names, its
+// nested contexts included.
+struct ContextSummary {
+  std::string name;                    // context_name
+  std::vector<std::string> tensors;    // Every tensor it refers to.
+  std::vector<std::string> owned_ops;  // The ops inside it (its values that are not external).
+  bool has_nested_while = false;
+};
+
+// False when `bytes` does not parse as the def of collection `key`.
+bool SummarizeContext(const std::string& key, const std::string& bytes, ContextSummary* out);
+
+// Maps a tensor name of a context def to its name in a pruned graph; false when it is not there.
+using ContextNameMap = std::function<bool(const std::string& tensor, std::string* mapped)>;
+
+// Rewrites a context def of collection `key` for a pruned graph, nested contexts included:
+// every tensor name goes through `map`; values and external values it drops are left out, and
+// an unresolvable `maximum_iterations_name` is cleared (TensorFlow then treats the bound as
+// unknown). A required tensor (predicate, pivots, loop enters and exits) that `map` drops makes
+// the call return false with `*missing` naming it, since the context cannot be rebuilt.
+bool RestrictContext(const std::string& key, const std::string& bytes, const ContextNameMap& map,
+                     std::string* out, std::string* missing);
 
 inline std::string Join(const std::string& scope, const std::string& name) {
   return scope.empty() ? name : scope + "/" + name;
