@@ -32,6 +32,9 @@ py::dict FormToDict(const FunctionForm& form) {
   out["args"] = args;
   out["outputs"] = form.outputs;
   out["targets"] = form.targets;
+  py::list cond_contexts;
+  for (const auto& def : form.cond_contexts) cond_contexts.append(py::bytes(def));
+  out["cond_contexts"] = cond_contexts;
   out["num_nodes"] = form.num_nodes;
   return out;
 }
@@ -69,7 +72,7 @@ void RegisterFunctionFormBindings(py::module_& m) {
           py::arg("tags"), py::arg("signature"), py::arg("run_update_ops"),
           "A signature as a function form: dict(graph_def, args [dict(kind, placeholder, dtype, "
           "input_key, component, state, asset_path)], outputs {key: [tensor]}, targets, "
-          "num_nodes).")
+          "cond_contexts [CondContextDef bytes], num_nodes).")
       .def(
           "build_initializer",
           [](FunctionFormBuilder& self, const std::set<std::string>& tags,

@@ -3,19 +3,30 @@
 // Signatures as self-contained functions for TF2 (see hubcore/function_form.h).
 #include "hubcore/function_form.h"
 
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
 
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "module_spec_data.h"
+#include "tensorflow/c/c_api.h"
 #include "tensorflow/core/framework/attr_value.pb.h"
+#include "tensorflow/core/framework/function.pb.h"
 #include "tensorflow/core/framework/graph.pb.h"
 #include "tensorflow/core/framework/node_def.pb.h"
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/op_def.pb.h"
 #include "tensorflow/core/framework/tensor.pb.h"
 #include "tensorflow/core/framework/types.pb.h"
+#include "tensorflow/core/protobuf/control_flow.pb.h"
 #include "tensorflow/core/protobuf/meta_graph.pb.h"
 #include "variant_index.h"
 
@@ -25,6 +36,10 @@ namespace {
 using internal::Edge;
 using internal::ParseTensorName;
 using internal::TensorName;
+
+// The gradient (`_gradient_op_type`) of the call nodes that run TF1 while loops; hubcore.load
+// registers it (eager_module.py).
+constexpr char kLoopGradient[] = "HubcoreV1WhileLoop";
 
 // Attributes that only matter to TF1 graph placement or are advisory.
 constexpr const char* kDroppedAttrs[] = {internal::kColocationAttr, internal::kOutputShapes};
@@ -119,17 +134,142 @@ tensorflow::DataType OutputType(const tensorflow::NodeDef& node, const tensorflo
 // What the function forms of one graph variant need beyond the rewriter's VariantIndex (whose
 // `is_state` also counts stateful ops that make no resource, e.g. Timestamp); built once.
 struct VariantGraph : internal::VariantIndex {
-  std::string where;                              // "graph variant {train}"
+  std::string where;                              // "graph variant {train} of module /path"
   std::vector<const tensorflow::OpDef*> op_defs;  // nullptr for an unknown op type.
   std::vector<StateKind> state;
   std::vector<char> is_asset;
   std::string arg_scope;  // A name prefix no node of the graph uses.
+  // The graph's function library (v2 control-flow branches and bodies, Defuns), each function
+  // renamed to "<name>_<hash of its definition>": TF2 registers functions by name in the process'
+  // eager context, where another module, or the Python code that built this one, may have used
+  // the same name for a different body. Same definition, same name: loading a module twice
+  // registers nothing new.
+  tensorflow::FunctionDefLibrary library;
+  std::unordered_map<std::string, std::string> function_names;  // Original -> renamed.
+  std::unordered_map<std::string, int> function_index;          // Renamed -> library position.
+  std::vector<std::vector<int>> function_deps;  // Per library position: the functions it uses.
 };
 
+// Calls `visit` with every function name `node` refers to (its op type, which may be a library
+// function, and function-valued attributes); `visit` may rename it in place.
+using FunctionRefVisitor = std::function<void(std::string*)>;
+
+void VisitFunctionRefs(tensorflow::AttrValue* value, const FunctionRefVisitor& visit);
+
+void VisitFunctionRefs(tensorflow::NameAttrList* function, const FunctionRefVisitor& visit) {
+  visit(function->mutable_name());
+  for (auto& [unused, value] : *function->mutable_attr()) VisitFunctionRefs(&value, visit);
+}
+
+void VisitFunctionRefs(tensorflow::AttrValue* value, const FunctionRefVisitor& visit) {
+  if (value->has_func()) {
+    VisitFunctionRefs(value->mutable_func(), visit);
+  } else if (value->has_list()) {
+    for (auto& function : *value->mutable_list()->mutable_func()) {
+      VisitFunctionRefs(&function, visit);
+    }
+  }
+}
+
+void VisitFunctionRefs(tensorflow::NodeDef* node, const FunctionRefVisitor& visit) {
+  visit(node->mutable_op());
+  for (auto& [unused, value] : *node->mutable_attr()) VisitFunctionRefs(&value, visit);
+}
+
+void VisitFunctionRefs(tensorflow::FunctionDef* function, const FunctionRefVisitor& visit) {
+  for (auto& node : *function->mutable_node_def()) VisitFunctionRefs(&node, visit);
+  for (auto& [unused, value] : *function->mutable_attr()) VisitFunctionRefs(&value, visit);
+}
+
+// A stable hash of `message` (deterministic serialization: map fields sorted).
+std::string ContentHash(const google::protobuf::Message& message, const std::string& extra) {
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    message.SerializeToCodedStream(&coded);
+  }
+  bytes += extra;
+  uint64_t hash = 14695981039346656037ull;  // FNV-1a
+  for (unsigned char c : bytes) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  char text[17];
+  std::snprintf(text, sizeof(text), "%016llx", static_cast<unsigned long long>(hash));
+  return text;
+}
+
+// Fills graph->library from `source`: every function renamed after its content (callees first,
+// so that a caller's hash covers its callees' new names), with the references between them and
+// the gradient table updated.
+void RenameLibrary(const tensorflow::FunctionDefLibrary& source, VariantGraph* graph) {
+  const int count = source.function_size();
+  if (count == 0) return;
+  std::unordered_map<std::string, int> by_name;
+  for (int i = 0; i < count; ++i) by_name[source.function(i).signature().name()] = i;
+  std::unordered_map<std::string, std::string> gradient_of;
+  for (const auto& g : source.gradient()) gradient_of[g.function_name()] = g.gradient_func();
+  std::vector<std::vector<int>> uses(count);
+  for (int i = 0; i < count; ++i) {
+    tensorflow::FunctionDef copy = source.function(i);
+    VisitFunctionRefs(&copy, [&](std::string* name) {
+      auto it = by_name.find(*name);
+      if (it != by_name.end()) uses[i].push_back(it->second);
+    });
+    auto g = gradient_of.find(copy.signature().name());
+    if (g != gradient_of.end() && by_name.count(g->second)) uses[i].push_back(by_name[g->second]);
+  }
+  std::vector<char> state(count, 0);  // 0 new, 1 on the stack, 2 renamed.
+  std::function<void(int)> rename = [&](int i) {
+    if (state[i] != 0) return;  // Done, or a cycle (which TensorFlow rejects anyway).
+    state[i] = 1;
+    for (int callee : uses[i]) rename(callee);
+    tensorflow::FunctionDef function = source.function(i);
+    const std::string original = function.signature().name();
+    VisitFunctionRefs(&function, [&](std::string* name) {
+      auto it = graph->function_names.find(*name);
+      if (it != graph->function_names.end()) *name = it->second;
+    });
+    std::string gradient;
+    auto g = gradient_of.find(original);
+    if (g != gradient_of.end()) {
+      auto renamed = graph->function_names.find(g->second);
+      gradient = renamed == graph->function_names.end() ? g->second : renamed->second;
+    }
+    const std::string name = original + "_" + ContentHash(function, gradient);
+    function.mutable_signature()->set_name(name);
+    graph->function_names[original] = name;
+    graph->function_index[name] = graph->library.function_size();
+    *graph->library.add_function() = std::move(function);
+    state[i] = 2;
+  };
+  for (int i = 0; i < count; ++i) rename(i);
+  graph->function_deps.resize(count);
+  for (int i = 0; i < count; ++i) {
+    const auto& name = source.function(i).signature().name();
+    const int position = graph->function_index[graph->function_names[name]];
+    for (int callee : uses[i]) {
+      const auto& callee_name = graph->function_names[source.function(callee).signature().name()];
+      graph->function_deps[position].push_back(graph->function_index[callee_name]);
+    }
+  }
+  for (const auto& g : source.gradient()) {
+    auto f = graph->function_names.find(g.function_name());
+    auto d = graph->function_names.find(g.gradient_func());
+    if (f == graph->function_names.end() || d == graph->function_names.end()) continue;
+    auto* entry = graph->library.add_gradient();
+    entry->set_function_name(f->second);
+    entry->set_gradient_func(d->second);
+  }
+}
+
 Status IndexVariant(const tensorflow::MetaGraphDef& meta, const GraphVariant& variant,
-                    VariantGraph* graph) {
+                    const std::string& module_path, VariantGraph* graph) {
   HUBCORE_RETURN_IF_ERROR(internal::BuildIndex(meta, variant, graph));
-  graph->where = "graph variant " + variant.TagsToString();
+  graph->where = "graph variant " + variant.TagsToString() + " of module " + module_path;
+  RenameLibrary(meta.graph_def().library(), graph);
   const auto& nodes = meta.graph_def().node();
   std::unordered_map<std::string, const tensorflow::OpDef*> stripped;
   for (const auto& op : meta.meta_info_def().stripped_op_list().op()) stripped[op.name()] = &op;
@@ -211,6 +351,19 @@ class FormBuilder {
         stack.push_back(n);
       }
     };
+    auto close = [&] {
+      while (!stack.empty()) {
+        const int n = stack.back();
+        stack.pop_back();
+        for (const Edge& e : graph_.inputs[n]) {
+          if (e.index >= 0 && input_args_.count(TensorName(graph_.node(e.node).name(), e.index))) {
+            continue;
+          }
+          if (e.index < 0 && input_nodes_.count(e.node)) continue;
+          visit(e.node);
+        }
+      }
+    };
     for (const auto& [key, tensors] : request_.outputs) {
       for (const auto& name : tensors) {
         const int n = graph_.Find(name);
@@ -223,21 +376,26 @@ class FormBuilder {
       if (n < 0) return DataLoss(where_ + ": op '" + name + "' is not in the graph");
       visit(n);
     }
-    while (!stack.empty()) {
-      const int n = stack.back();
-      stack.pop_back();
-      for (const Edge& e : graph_.inputs[n]) {
-        if (e.index >= 0 && input_args_.count(TensorName(graph_.node(e.node).name(), e.index))) {
-          continue;
-        }
-        if (e.index < 0 && input_nodes_.count(e.node)) continue;
-        visit(e.node);
+    close();
+    // TF1 control flow: the v1 cond / while contexts of kept ops, with every op they name (a
+    // cond branch's pivot, e.g., need not be on any output's path), until nothing new is kept.
+    std::vector<std::string> cond_defs, while_defs;
+    for (;;) {
+      std::vector<int> extra;
+      cond_defs.clear();
+      while_defs.clear();
+      internal::CollectContexts(graph_, "cond_context", keep_, &cond_defs, &extra);
+      internal::CollectContexts(graph_, "while_context", keep_, &while_defs, &extra);
+      for (int n : extra) {
+        if (!input_nodes_.count(n)) visit(n);
       }
+      if (stack.empty()) break;
+      close();
     }
 
     tensorflow::GraphDef result;
     const auto& source = graph_.meta->graph_def();
-    internal::CopyGraphHeader(source, &result);
+    *result.mutable_versions() = source.versions();
     std::vector<tensorflow::NodeDef> body;
     for (int n = 0; n < num_nodes; ++n) {
       if (!keep_[n]) continue;
@@ -271,6 +429,11 @@ class FormBuilder {
       (*placeholder->mutable_attr())["dtype"].set_type(
           static_cast<tensorflow::DataType>(arg.dtype));
     }
+    *result.mutable_library() = UsedFunctions(body);
+    SwitchVariableValues(&body);
+    HUBCORE_RETURN_IF_ERROR(AddCondContexts(cond_defs, out));
+    HUBCORE_RETURN_IF_ERROR(RunLoopsAsFunctions(while_defs, &result, &body, out));
+    HUBCORE_RETURN_IF_ERROR(CheckControlFlowCovered(body, cond_defs));
     for (auto& node : body) *result.add_node() = std::move(node);
     out->args = std::move(args_);
     out->num_nodes = result.node_size();
@@ -280,6 +443,468 @@ class FormBuilder {
 
  private:
   bool IsCut(int n) const { return graph_.state[n] != StateKind::kNone || graph_.is_asset[n]; }
+
+  // The renamed library functions `body` uses, directly or through other functions.
+  tensorflow::FunctionDefLibrary UsedFunctions(std::vector<tensorflow::NodeDef>& body) const {
+    tensorflow::FunctionDefLibrary used;
+    const int count = graph_.library.function_size();
+    if (count == 0) return used;
+    std::vector<char> mark(count, 0);
+    std::vector<int> stack;
+    auto use = [&](int f) {
+      if (!mark[f]) {
+        mark[f] = 1;
+        stack.push_back(f);
+      }
+    };
+    for (auto& node : body) {
+      VisitFunctionRefs(&node, [&](std::string* name) {
+        auto it = graph_.function_index.find(*name);
+        if (it != graph_.function_index.end()) use(it->second);
+      });
+    }
+    while (!stack.empty()) {
+      const int f = stack.back();
+      stack.pop_back();
+      for (int callee : graph_.function_deps[f]) use(callee);
+    }
+    for (int f = 0; f < count; ++f) {
+      if (mark[f]) *used.add_function() = graph_.library.function(f);
+    }
+    for (const auto& g : graph_.library.gradient()) {
+      auto it = graph_.function_index.find(g.function_name());
+      if (it != graph_.function_index.end() && mark[it->second]) *used.add_gradient() = g;
+    }
+    return used;
+  }
+
+  // A tensor name of the graph as the function form calls it: a placeholder for an input, a
+  // state op or an asset, its own name for a kept op; false when the form does not have it.
+  bool FormTensor(const std::string& tensor, std::string* mapped) const {
+    std::string node;
+    int idx;
+    ParseTensorName(tensor, &node, &idx);
+    auto input = input_args_.find(TensorName(node, idx));
+    if (input != input_args_.end()) {
+      *mapped = input->second + ":0";
+      return true;
+    }
+    const int n = graph_.Find(node);
+    if (n < 0) return false;
+    if (IsCut(n)) {
+      auto arg = cut_args_.find(n);
+      if (arg == cut_args_.end() || idx != 0 || graph_.state[n] == StateKind::kRefVariable) {
+        return false;  // A ref variable's value is not its resource handle.
+      }
+      *mapped = arg->second + ":0";
+      return true;
+    }
+    if (!keep_[n]) return false;
+    *mapped = TensorName(node, idx);
+    return true;
+  }
+
+  // A TF1 cond branch reads a resource variable through a Switch of its handle. In a backward
+  // function that TF2 traces with automatic control dependencies (the gradient of a function
+  // called inside another tf.function, e.g. Keras' train step), the TF1 gradient code switches
+  // the handle again outside any cond context, which those dependencies cannot take. When such a
+  // Switch only feeds ReadVariableOps, the variable is read before the cond and its value is
+  // switched instead; the Switch and the reads keep their names (and so their contexts).
+  void SwitchVariableValues(std::vector<tensorflow::NodeDef>* body) {
+    auto& nodes = *body;
+    std::unordered_map<std::string, int> position;
+    for (size_t i = 0; i < nodes.size(); ++i) position[nodes[i].name()] = static_cast<int>(i);
+    auto node_of = [&](const std::string& input) {
+      std::string name;
+      int idx;
+      ParseTensorName(input[0] == '^' ? input.substr(1) : input, &name, &idx);
+      auto it = position.find(name);
+      return it == position.end() ? -1 : it->second;
+    };
+    std::vector<std::vector<int>> readers(nodes.size());  // Per resource Switch.
+    std::vector<char> other_uses(nodes.size(), 0);
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      for (const auto& input : nodes[i].input()) {
+        const int src = node_of(input);
+        if (src < 0 || nodes[src].op() != "Switch") continue;
+        if (input[0] != '^' && nodes[i].op() == "ReadVariableOp" &&
+            nodes[i].attr().count("dtype")) {
+          readers[src].push_back(static_cast<int>(i));
+        } else {
+          other_uses[src] = 1;
+        }
+      }
+    }
+    const size_t count = nodes.size();
+    for (size_t s = 0; s < count; ++s) {
+      tensorflow::NodeDef& sw = nodes[s];
+      auto type = sw.attr().find("T");
+      if (readers[s].empty() || other_uses[s] || type == sw.attr().end() ||
+          type->second.type() != tensorflow::DT_RESOURCE || sw.input_size() < 2) {
+        continue;
+      }
+      const int data = node_of(sw.input(0));
+      if (data >= 0 && nodes[data].op() == "Merge") continue;  // A while loop's variable.
+      const tensorflow::AttrValue dtype = nodes[readers[s][0]].attr().at("dtype");
+      bool same_dtype = true;
+      for (int r : readers[s]) same_dtype &= nodes[r].attr().at("dtype").type() == dtype.type();
+      if (!same_dtype) continue;
+      tensorflow::NodeDef read;
+      read.set_name(sw.name() + "/hubcore_value");
+      read.set_op("ReadVariableOp");
+      read.add_input(sw.input(0));
+      for (int k = 2; k < sw.input_size(); ++k) read.add_input(sw.input(k));  // Controls.
+      (*read.mutable_attr())["dtype"] = dtype;
+      sw.set_input(0, read.name());
+      (*sw.mutable_attr())["T"] = dtype;
+      for (int r : readers[s]) {
+        tensorflow::NodeDef& reader = nodes[r];
+        reader.set_op("Identity");
+        reader.mutable_attr()->erase("dtype");
+        (*reader.mutable_attr())["T"] = dtype;
+      }
+      value_switches_.insert(sw.name());
+      nodes.push_back(std::move(read));  // After `sw` is last used: this may reallocate.
+    }
+  }
+
+  // The v1 cond contexts, restricted to the form's names, for the caller to rebuild after the
+  // import: TensorFlow needs them to differentiate Switch/Merge and to order resource ops in the
+  // branches of a tf.function.
+  Status AddCondContexts(const std::vector<std::string>& defs, FunctionForm* out) const {
+    const internal::ContextNameMap map = [this](const std::string& tensor, std::string* mapped) {
+      return FormTensor(tensor, mapped);
+    };
+    for (const auto& bytes : defs) {
+      internal::ContextSummary summary;
+      if (!internal::SummarizeContext("cond_context", bytes, &summary)) {
+        return DataLoss(where_ + ": an entry of the cond_context collection does not parse");
+      }
+      if (summary.has_nested_while) {
+        return Unimplemented(where_ + ": the TF1 cond '" + summary.name +
+                             "' contains a TF1 while loop; hubcore.load runs TF1 while loops "
+                             "as functions and cannot take one out of a TF1 cond");
+      }
+      std::string restricted, missing;
+      if (!internal::RestrictContext("cond_context", bytes, map, &restricted, &missing)) {
+        return DataLoss(where_ + ": the TF1 cond '" + summary.name + "' names tensor '" + missing +
+                        "', which is not in the graph");
+      }
+      if (!value_switches_.empty()) {
+        // A handle the cond switched now enters it as a value: forget the handle's mapping.
+        tensorflow::CondContextDef def;
+        def.ParseFromString(restricted);
+        ForgetSwitchedHandles(&def);
+        restricted = def.SerializeAsString();
+      }
+      out->cond_contexts.push_back(std::move(restricted));
+    }
+    return Status::OK();
+  }
+
+  void ForgetSwitchedHandles(tensorflow::CondContextDef* def) const {
+    auto* values = def->mutable_values_def();
+    std::unordered_set<std::string> handles;
+    for (const auto& [handle, value] : values->external_values()) {
+      std::string node;
+      int idx;
+      ParseTensorName(value, &node, &idx);
+      if (value_switches_.count(node)) handles.insert(handle);
+    }
+    for (const auto& handle : handles) values->mutable_external_values()->erase(handle);
+    google::protobuf::RepeatedPtrField<std::string> kept;
+    for (const auto& value : values->values()) {
+      if (!handles.count(value)) *kept.Add() = value;
+    }
+    values->mutable_values()->Swap(&kept);
+    for (auto& nested : *def->mutable_nested_contexts()) {
+      if (nested.has_cond_ctxt()) ForgetSwitchedHandles(nested.mutable_cond_ctxt());
+    }
+  }
+
+  // Each v1 while loop becomes a library function called by one StatefulPartitionedCall node.
+  // TensorFlow 2 runs a TF1 loop inside a function, but cannot build its gradient in a
+  // tf.function (its TF1 gradient code compares tensors with `!=`, which TF2 makes an op); as a
+  // call node the loop is one op whose gradient (`_gradient_op_type`, registered by
+  // hubcore.load) fails with `_hubcore_message` when it runs, and whose ops TF2's automatic
+  // control dependencies leave alone.
+  Status RunLoopsAsFunctions(const std::vector<std::string>& defs, tensorflow::GraphDef* result,
+                             std::vector<tensorflow::NodeDef>* body, FunctionForm* out) {
+    if (defs.empty()) return Status::OK();
+    auto& nodes = *body;
+    std::unordered_map<std::string, int> position;
+    for (size_t i = 0; i < nodes.size(); ++i) position[nodes[i].name()] = static_cast<int>(i);
+    auto source_of = [&](const std::string& input) {
+      std::string name;
+      int idx;
+      ParseTensorName(input[0] == '^' ? input.substr(1) : input, &name, &idx);
+      auto it = position.find(name);
+      return it == position.end() ? -1 : it->second;
+    };
+    std::vector<std::vector<int>> consumers(nodes.size());
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      for (const auto& input : nodes[i].input()) {
+        const int src = source_of(input);
+        if (src >= 0) consumers[src].push_back(static_cast<int>(i));
+      }
+    }
+    // The ops of each loop: those its context (and nested ones) lists, and whatever consumes an
+    // op inside the loop other than an Exit (a control-only op lists no value).
+    const int num_loops = static_cast<int>(defs.size());
+    std::vector<int> region(nodes.size(), -1);
+    std::vector<std::string> loop_names;
+    for (int l = 0; l < num_loops; ++l) {
+      internal::ContextSummary summary;
+      if (!internal::SummarizeContext("while_context", defs[l], &summary)) {
+        return DataLoss(where_ + ": an entry of the while_context collection does not parse");
+      }
+      loop_names.push_back(summary.name);
+      std::vector<int> queue;
+      for (const auto& op : summary.owned_ops) {
+        auto it = position.find(op);
+        if (it != position.end() && region[it->second] < 0) {
+          region[it->second] = l;
+          queue.push_back(it->second);
+        }
+      }
+      while (!queue.empty()) {
+        const int r = queue.back();
+        queue.pop_back();
+        if (nodes[r].op() == "Exit") continue;
+        for (int c : consumers[r]) {
+          if (region[c] < 0) {
+            region[c] = l;
+            queue.push_back(c);
+          }
+        }
+      }
+    }
+    // Per loop: the outside tensors it reads, the outside control inputs (moved to the call),
+    // and its tensors read outside (by ops, or as form outputs).
+    struct Loop {
+      std::vector<std::string> inputs, controls, outputs;
+      std::string call;
+    };
+    std::vector<Loop> loops(num_loops);
+    auto add_unique = [](std::vector<std::string>* list, const std::string& value) {
+      if (std::find(list->begin(), list->end(), value) == list->end()) list->push_back(value);
+    };
+    tensorflow::GraphDef full = *result;
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      tensorflow::NodeDef* copy = full.add_node();
+      *copy = nodes[i];
+      const int l = region[i];
+      copy->clear_input();
+      for (const auto& input : nodes[i].input()) {
+        const int src = source_of(input);
+        const int src_region = src < 0 ? -1 : region[src];
+        if (l >= 0 && src_region != l) {
+          if (input[0] == '^') {
+            add_unique(&loops[l].controls, input);
+            continue;
+          }
+          add_unique(&loops[l].inputs, Normalized(input));
+        }
+        if (l != src_region && src_region >= 0 && input[0] != '^') {
+          add_unique(&loops[src_region].outputs, Normalized(input));
+        }
+        *copy->add_input() = input;
+      }
+    }
+    for (const auto& [key, tensors] : out->outputs) {
+      for (const auto& tensor : tensors) {
+        const int src = source_of(tensor);
+        if (src >= 0 && region[src] >= 0) add_unique(&loops[region[src]].outputs, tensor);
+      }
+    }
+
+    std::unique_ptr<TF_Graph, decltype(&TF_DeleteGraph)> graph(TF_NewGraph(), TF_DeleteGraph);
+    std::unique_ptr<TF_Status, decltype(&TF_DeleteStatus)> status(TF_NewStatus(), TF_DeleteStatus);
+    {
+      const std::string bytes = full.SerializeAsString();
+      std::unique_ptr<TF_Buffer, decltype(&TF_DeleteBuffer)> buffer(
+          TF_NewBufferFromString(bytes.data(), bytes.size()), TF_DeleteBuffer);
+      std::unique_ptr<TF_ImportGraphDefOptions, decltype(&TF_DeleteImportGraphDefOptions)> opts(
+          TF_NewImportGraphDefOptions(), TF_DeleteImportGraphDefOptions);
+      TF_GraphImportGraphDef(graph.get(), buffer.get(), opts.get(), status.get());
+      // As when Python imports the form: an op type TensorFlow does not register, or a graph
+      // it refuses.
+      if (TF_GetCode(status.get()) == TF_NOT_FOUND) {
+        return FailedPrecondition(where_ + ": " + TF_Message(status.get()));
+      }
+      if (TF_GetCode(status.get()) != TF_OK) {
+        return DataLoss(where_ + ": cannot import the graph: " + TF_Message(status.get()));
+      }
+    }
+    auto output_of = [&](const std::string& tensor) {
+      std::string name;
+      int idx;
+      ParseTensorName(tensor, &name, &idx);
+      return TF_Output{TF_GraphOperationByName(graph.get(), name.c_str()), idx};
+    };
+    // Variable placeholder -> the variable's node (for its dtype and shape).
+    std::unordered_map<std::string, int> variables;
+    for (const auto& arg : args_) {
+      const int n = arg.kind == FunctionArg::kState ? graph_.Find(arg.state) : -1;
+      if (n >= 0 && (graph_.state[n] == StateKind::kRefVariable ||
+                     graph_.state[n] == StateKind::kResourceVariable)) {
+        variables[arg.placeholder + ":0"] = n;
+      }
+    }
+    std::unordered_map<std::string, std::string> renamed;  // Loop tensor / ^op -> call output.
+    std::vector<tensorflow::NodeDef> calls;
+    for (int l = 0; l < num_loops; ++l) {
+      Loop& loop = loops[l];
+      std::vector<TF_Operation*> opers;
+      for (size_t i = 0; i < nodes.size(); ++i) {
+        if (region[i] == l)
+          opers.push_back(TF_GraphOperationByName(graph.get(), nodes[i].name().c_str()));
+      }
+      std::vector<TF_Output> inputs, outputs;
+      for (const auto& t : loop.inputs) inputs.push_back(output_of(t));
+      for (const auto& t : loop.outputs) outputs.push_back(output_of(t));
+      const bool found =
+          std::find(opers.begin(), opers.end(), nullptr) == opers.end() &&
+          std::all_of(inputs.begin(), inputs.end(), [](TF_Output o) { return o.oper; }) &&
+          std::all_of(outputs.begin(), outputs.end(), [](TF_Output o) { return o.oper; });
+      if (!found) {
+        return Internal(where_ + ": the TF1 while loop '" + loop_names[l] +
+                        "' names an op its function form lacks");
+      }
+      std::string base = "hubcore_v1_while_";
+      for (char c : loop_names[l]) base += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+      TF_Function* function = TF_GraphToFunction(
+          graph.get(), base.c_str(), /*append_hash_to_fn_name=*/1, static_cast<int>(opers.size()),
+          opers.data(), static_cast<int>(inputs.size()), inputs.data(),
+          static_cast<int>(outputs.size()), outputs.data(), nullptr, nullptr, nullptr,
+          status.get());
+      if (TF_GetCode(status.get()) != TF_OK) {
+        return Unimplemented(where_ + ": cannot run the TF1 while loop '" + loop_names[l] +
+                             "' as a function: " + TF_Message(status.get()));
+      }
+      std::unique_ptr<TF_Buffer, decltype(&TF_DeleteBuffer)> buffer(TF_NewBuffer(),
+                                                                    TF_DeleteBuffer);
+      TF_FunctionToFunctionDef(function, buffer.get(), status.get());
+      TF_DeleteFunction(function);
+      tensorflow::FunctionDef* fdef = result->mutable_library()->add_function();
+      if (TF_GetCode(status.get()) != TF_OK ||
+          !fdef->ParseFromArray(buffer->data, static_cast<int>(buffer->length))) {
+        return Unimplemented(where_ + ": cannot run the TF1 while loop '" + loop_names[l] +
+                             "' as a function: " + TF_Message(status.get()));
+      }
+      tensorflow::NodeDef call;
+      loop.call = fdef->signature().name();
+      call.set_name(loop.call);
+      call.set_op("StatefulPartitionedCall");
+      auto& attrs = *call.mutable_attr();
+      attrs["f"].mutable_func()->set_name(fdef->signature().name());
+      // Per input, the dtype and shape of the variable behind a resource handle (0 and unknown
+      // for anything else): a variable's gradient has the shape of its value.
+      auto* variable_types = attrs["_hubcore_value_types"].mutable_list();
+      auto* variable_shapes = attrs["_hubcore_value_shapes"].mutable_list();
+      for (size_t k = 0; k < inputs.size(); ++k) {
+        call.add_input(loop.inputs[k]);
+        attrs["Tin"].mutable_list()->add_type(
+            static_cast<tensorflow::DataType>(TF_OperationOutputType(inputs[k])));
+        auto variable = variables.find(loop.inputs[k]);
+        const auto* node = variable == variables.end() ? nullptr : &graph_.node(variable->second);
+        auto dtype = node ? node->attr().find("dtype") : attrs.end();
+        auto shape = node ? node->attr().find("shape") : attrs.end();
+        variable_types->add_i(node && dtype != node->attr().end() ? dtype->second.type() : 0);
+        auto* value_shape = variable_shapes->add_shape();
+        if (node && shape != node->attr().end()) {
+          *value_shape = shape->second.shape();
+        } else {
+          value_shape->set_unknown_rank(true);
+        }
+      }
+      for (const auto& c : loop.controls) call.add_input(c);
+      for (size_t k = 0; k < outputs.size(); ++k) {
+        attrs["Tout"].mutable_list()->add_type(
+            static_cast<tensorflow::DataType>(TF_OperationOutputType(outputs[k])));
+        renamed[loop.outputs[k]] = loop.call + ":" + std::to_string(k);
+      }
+      if (!attrs.count("Tin")) attrs["Tin"].mutable_list();
+      if (!attrs.count("Tout")) attrs["Tout"].mutable_list();
+      attrs["_gradient_op_type"].set_s(kLoopGradient);
+      attrs["_hubcore_message"].set_s(
+          where_ + ": the TF1 while loop '" + loop_names[l] +
+          "' (tf.compat.v1.while_loop) cannot be differentiated in TensorFlow 2, which builds "
+          "the gradients of TF1 while loops only in TF1 graphs; fine-tune it with "
+          "hubcore.Module in a TF1 graph, or use a module exported with control flow v2");
+      for (size_t i = 0; i < nodes.size(); ++i) {
+        if (region[i] == l) renamed["^" + nodes[i].name()] = "^" + loop.call;
+      }
+      calls.push_back(std::move(call));
+    }
+    // The ops outside the loops, the calls, outputs and targets read the calls instead.
+    auto rewire = [&](tensorflow::NodeDef* node) {
+      google::protobuf::RepeatedPtrField<std::string> inputs;
+      for (const auto& input : node->input()) {
+        auto it = renamed.find(input[0] == '^' ? input : Normalized(input));
+        const std::string& value = it == renamed.end() ? input : it->second;
+        if (value[0] != '^' || std::find(inputs.begin(), inputs.end(), value) == inputs.end()) {
+          *inputs.Add() = value;
+        }
+      }
+      node->mutable_input()->Swap(&inputs);
+    };
+    std::vector<tensorflow::NodeDef> kept;
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      if (region[i] >= 0) continue;
+      rewire(&nodes[i]);
+      kept.push_back(std::move(nodes[i]));
+    }
+    for (auto& call : calls) {
+      rewire(&call);
+      kept.push_back(std::move(call));
+    }
+    nodes = std::move(kept);
+    for (auto& [key, tensors] : out->outputs) {
+      for (auto& tensor : tensors) {
+        auto it = renamed.find(tensor);
+        if (it != renamed.end()) tensor = it->second;
+      }
+    }
+    std::vector<std::string> targets;
+    for (const auto& target : out->targets) {
+      auto it = renamed.find("^" + target);
+      add_unique(&targets, it == renamed.end() ? target : it->second.substr(1));
+    }
+    out->targets = std::move(targets);
+    return Status::OK();
+  }
+
+  // TF1 control-flow ops that no context describes cannot run in a tf.function (TF2's automatic
+  // control dependencies and gradients need the context of each): refused, naming the op.
+  Status CheckControlFlowCovered(const std::vector<tensorflow::NodeDef>& body,
+                                 const std::vector<std::string>& cond_defs) const {
+    std::unordered_set<std::string> in_conds;
+    for (const auto& bytes : cond_defs) {
+      internal::ContextSummary summary;
+      if (internal::SummarizeContext("cond_context", bytes, &summary)) {
+        in_conds.insert(summary.owned_ops.begin(), summary.owned_ops.end());
+      }
+    }
+    for (const auto& node : body) {
+      const std::string& op = node.op();
+      if (op == "Enter" || op == "Exit" || op == "NextIteration" || op == "LoopCond") {
+        return Unimplemented(where_ + ": op '" + node.name() + "' (" + op +
+                             ") belongs to a TF1 while loop that the graph's while_context "
+                             "collection does not describe; hubcore.load needs it to run the "
+                             "loop");
+      }
+      auto type = node.attr().find("T");
+      if (op == "Switch" && type != node.attr().end() &&
+          type->second.type() == tensorflow::DT_RESOURCE && !in_conds.count(node.name())) {
+        return Unimplemented(where_ + ": op '" + node.name() +
+                             "' (Switch) belongs to a TF1 cond that the graph's cond_context "
+                             "collection does not describe; hubcore.load needs it to order the "
+                             "cond's resource ops");
+      }
+    }
+    return Status::OK();
+  }
 
   std::string Normalized(const std::string& tensor) const {
     std::string node;
@@ -346,6 +971,12 @@ class FormBuilder {
   Status RewriteNode(int n, tensorflow::NodeDef* node, std::vector<tensorflow::NodeDef>* body) {
     for (const char* attr : kDroppedAttrs) node->mutable_attr()->erase(attr);
     node->clear_device();
+    if (!graph_.function_names.empty()) {
+      VisitFunctionRefs(node, [&](std::string* name) {
+        auto it = graph_.function_names.find(*name);
+        if (it != graph_.function_names.end()) *name = it->second;
+      });
+    }
     const bool converted = IsConvertedRefOp(n);
     std::vector<std::string> controls;
     for (const Edge& e : graph_.inputs[n]) {
@@ -433,6 +1064,7 @@ class FormBuilder {
   std::unordered_set<int> input_nodes_;
   std::unordered_map<int, std::string> cut_args_;  // State / asset node -> placeholder.
   std::unordered_set<int> value_reads_;
+  std::unordered_set<std::string> value_switches_;  // Resource Switches turned value Switches.
   std::vector<char> keep_;
 };
 
@@ -450,8 +1082,8 @@ struct FunctionFormBuilder::Impl {
     auto& slot = graphs[i];
     if (!slot) {
       auto graph = std::make_unique<VariantGraph>();
-      HUBCORE_RETURN_IF_ERROR(
-          IndexVariant(data.saved_model.meta_graphs(i), data.variants[i], graph.get()));
+      HUBCORE_RETURN_IF_ERROR(IndexVariant(data.saved_model.meta_graphs(i), data.variants[i],
+                                           spec.path(), graph.get()));
       slot = std::move(graph);
     }
     *out = slot.get();

@@ -496,7 +496,7 @@ class FunctionFormBuilder:
         """
     def build_signature(self, tags: collections.abc.Set[str], signature: str, run_update_ops: bool) -> dict:
         """
-        A signature as a function form: dict(graph_def, args [dict(kind, placeholder, dtype, input_key, component, state, asset_path)], outputs {key: [tensor]}, targets, num_nodes).
+        A signature as a function form: dict(graph_def, args [dict(kind, placeholder, dtype, input_key, component, state, asset_path)], outputs {key: [tensor]}, targets, cond_contexts [CondContextDef bytes], num_nodes).
         """
     def list_state(self, tags: collections.abc.Set[str]) -> list:
         """

@@ -42,6 +42,7 @@ __all__ = [
     "import_graph_def",
     "outer_graph",
     "private",
+    "register_eager_functions",
     "register_functions",
     "resolve",
     "signature_text",
@@ -409,6 +410,35 @@ _FUNC_GRAPH_CAPTURE = private(
     "asset path) must first become a captured input of the function being traced, which is "
     "what TF does implicitly for op inputs.",
 )
+
+
+_EAGER_CONTEXT = private(
+    "tensorflow.python.eager.context.context",
+    "()",
+    "The eager runtime that runs tf.functions; see _ADD_FUNCTION_DEF.",
+)
+_ADD_FUNCTION_DEF = private(
+    "tensorflow.python.eager.context.Context.add_function_def",
+    "(self, fdef)",
+    "A function form's library functions (v2 control-flow branches, TF1 while loops run as "
+    "functions) must be known to the eager runtime that runs the tf.function; import_graph_def "
+    "adds them to the FuncGraph only. TF's own wrap_function registers imported functions so.",
+)
+
+
+def register_eager_functions(library: Any) -> None:
+    """Registers a FunctionDefLibrary's functions with the eager runtime, when the outermost
+    context is eager (a tf.function importing them runs there). Registering a function again
+    with the same definition is a no-op; the runtime refuses a different body under a taken
+    name, which is why function forms name functions after their content."""
+    if not library.function:
+        return
+    with tf.init_scope():
+        if not tf.executing_eagerly():
+            return
+        context = _EAGER_CONTEXT()
+        for function in library.function:
+            _ADD_FUNCTION_DEF(context, function)
 
 
 def capture_handle(variable_or_tensor: Any) -> tf.Tensor:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import attr_value_pb2, graph_pb2, node_def_pb2
+from tensorflow.core.protobuf import control_flow_pb2
 
 from hubcore import _core, _tf_internal
 from hubcore.errors import (
@@ -189,12 +190,13 @@ class EagerModule(tf.Module, SpecVariantView):
         names = [name for key in keys for name in form["outputs"][key]]
         graph_def = graph_pb2.GraphDef.FromString(form["graph_def"])
         try:
-            results = tf.graph_util.import_graph_def(
-                graph_def,
-                input_map=input_map,
-                return_elements=names + form["targets"],
-                name="module",
-            )
+            with tf.name_scope("module") as scope:  # "module/", or "module_1/" when taken
+                results = tf.graph_util.import_graph_def(
+                    graph_def,
+                    input_map=input_map,
+                    return_elements=names + form["targets"],
+                    name=scope,
+                )
         except tf.errors.NotFoundError as e:  # an op type this TensorFlow does not register
             raise FailedPreconditionError(f"Module {self._spec.path}: {e.message}") from None
         except (ValueError, tf.errors.OpError) as e:
@@ -203,6 +205,15 @@ class EagerModule(tf.Module, SpecVariantView):
             raise CorruptModuleError(
                 f"Module {self._spec.path}: cannot import the graph: {e}"
             ) from None
+        _tf_internal.register_eager_functions(graph_def.library)
+        # TF1 conds: TF2's automatic control dependencies and the Switch/Merge gradients need
+        # each op's cond context (TF1 while loops arrive as functions and need none).
+        for data in form["cond_contexts"]:
+            _tf_internal.context_from_proto(
+                "cond_context",
+                control_flow_pb2.CondContextDef.FromString(data),
+                import_scope=scope.rstrip("/"),
+            )
         outputs: dict[str, Any] = {}
         position = 0
         for key in keys:
@@ -292,6 +303,38 @@ class EagerModule(tf.Module, SpecVariantView):
 
     def __repr__(self) -> str:
         return f"<hubcore.EagerModule path={self._spec.path!r} tags={format_tags(self._tags)}>"
+
+
+@tf.RegisterGradient("HubcoreV1WhileLoop")  # `_gradient_op_type` of function forms' loop calls
+def _v1_while_loop_gradient(op: tf.Operation, *unused_output_gradients: Any) -> list[Any]:
+    """The gradient of a TF1 while loop that a function form runs as a function: TF2 cannot
+    build one, so these gradients fail when they are computed, naming the module and the loop.
+
+    Failing when built would be too early: TF builds a function's gradient for every call under
+    a GradientTape that watches the module's variables, and inside a tf.function (Keras
+    ``fit``) also for a frozen module. The failing op is a stateless one (StringToNumber of the
+    message), so that in a tf.function the gradient is pruned, unless something uses it.
+    """
+    message = "hubcore: " + op.get_attr("_hubcore_message").decode()
+    failure = tf.strings.to_number(tf.constant(message))  # Fails when computed.
+    gradients: list[Any] = []
+    for tensor, variable_type, variable_shape in zip(
+        op.inputs,
+        op.get_attr("_hubcore_value_types"),
+        op.get_attr("_hubcore_value_shapes"),
+        strict=True,
+    ):
+        if variable_type:  # A variable's handle: its gradient has the variable's shape.
+            dtype = tf.as_dtype(variable_type)
+            shape = tf.TensorShape(variable_shape)
+            if not shape.is_fully_defined():
+                shape = tf.shape(tf.raw_ops.ReadVariableOp(resource=tensor, dtype=dtype))
+            gradients.append(tf.zeros(shape, dtype) + tf.cast(failure, dtype))
+        elif tensor.dtype.is_floating or tensor.dtype.is_complex:
+            gradients.append(tf.zeros_like(tensor) + tf.cast(failure, tensor.dtype))
+        else:
+            gradients.append(None)
+    return gradients
 
 
 def _pack(info: Any, tensors: list[tf.Tensor]) -> Any:

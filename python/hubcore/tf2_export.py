@@ -60,8 +60,12 @@ def export_tf2(
     ]
     root.__call__ = _call_function(module)
     signatures = {name: _flat_signature(module, name) for name in module.get_signature_names()}
+    # No custom gradients: TF would trace each registered `_gradient_op_type` gradient without
+    # its op, and the only one in a function form (the failing gradient of a TF1 while loop run
+    # as a function) needs its op. Plain TF then finds no gradient for such a loop either.
+    options = tf.saved_model.SaveOptions(experimental_custom_gradients=False)
     with atomic_directory(out_dir) as temp_dir:
-        tf.saved_model.save(root, temp_dir, signatures=signatures)
+        tf.saved_model.save(root, temp_dir, signatures=signatures, options=options)
     return out_dir
 
 

@@ -10,7 +10,9 @@
 // variables become resource handles here: `VariableV2` -> a resource argument, implicit reads
 // -> `ReadVariableOp`, `Assign`/`AssignAdd`/`AssignSub`/`Scatter*` -> their resource ops, so
 // the caller never sees the difference. Colocation, devices and shape annotations are dropped
-// (the TF2 runtime places functions itself).
+// (the TF2 runtime places functions itself). Library functions (v2 control flow) are renamed
+// after their content, so that functions of different modules never clash by name in TF2's
+// eager context.
 //
 //   hubcore::FunctionFormBuilder builder(spec);
 //   hubcore::FunctionForm form;
@@ -60,6 +62,14 @@ struct FunctionForm {
   // values/indices/dense_shape for a sparse one, the flat components of a ragged one.
   std::map<std::string, std::vector<std::string>> outputs;
   std::vector<std::string> targets;  // Ops run for their effect (update ops, table initializers).
+  // TF1 (v1) control flow: the serialized CondContextDef of every tf.compat.v1.cond in the form,
+  // with names as in graph_def, for the caller to rebuild after importing it (TF2 orders the
+  // branches' resource ops and differentiates Switch/Merge by them). Each TF1 while loop is a
+  // function of graph_def's library instead, called by a StatefulPartitionedCall node whose
+  // `_gradient_op_type` is "HubcoreV1WhileLoop" and whose `_hubcore_message` says why it has no
+  // gradient in TF2; `_hubcore_value_types` / `_hubcore_value_shapes` give, per input, the dtype
+  // and shape of the variable behind a resource handle (0 and unknown rank otherwise).
+  std::vector<std::string> cond_contexts;
   int num_nodes = 0;
 };
 
@@ -79,7 +89,8 @@ class HUBCORE_API FunctionFormBuilder {
   // needing no other signature's input) become targets.
   // kVariantNotFound / kSignatureNotFound for an unknown variant / signature; kUnimplemented for a
   // TF1 construct with no resource equivalent (ref control flow, an unknown op writing a ref
-  // variable).
+  // variable) or TF1 control flow the graph's cond_context / while_context collections do not
+  // describe.
   Status BuildSignature(const std::set<std::string>& tags, const std::string& signature,
                         bool run_update_ops, FunctionForm* out);
 
