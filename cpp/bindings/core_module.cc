@@ -3,6 +3,8 @@
 // hubcore._core: the thin pybind11 layer over libhubcore. The Pythonic API lives in python/hubcore.
 #include <pybind11/pybind11.h>
 
+#include <string>
+
 #include "bindings_common.h"
 
 namespace py = pybind11;
@@ -19,7 +21,12 @@ PYBIND11_MODULE(_core, m) {
       py::object errors = py::module_::import("hubcore.errors");
       py::object cls =
           errors.attr("error_for_status_code")(hubcore::StatusCodeName(e.status().code()));
-      PyErr_SetObject(cls.ptr(), py::str(e.status().message()).ptr());
+      // Messages quote module content (node names, attrs), which need not be UTF-8.
+      const std::string message(e.status().message());
+      py::object text = py::reinterpret_steal<py::object>(PyUnicode_DecodeUTF8(
+          message.data(), static_cast<Py_ssize_t>(message.size()), "backslashreplace"));
+      if (!text) return;  // MemoryError, already set
+      PyErr_SetObject(cls.ptr(), text.ptr());
     }
   });
 
