@@ -301,7 +301,13 @@ class Module(SpecVariantView):
         _register_functions(graph, state.function_library)
         for key, names in state.node_lists.items():
             for name in names:
-                graph.add_to_collection(key, graph.as_graph_element(name))
+                try:
+                    element = graph.as_graph_element(name)
+                except (KeyError, ValueError) as e:  # a collection naming a missing tensor
+                    raise CorruptModuleError(
+                        f"{self._description()}: collection {key!r} names {name!r}: {e}"
+                    ) from None
+                graph.add_to_collection(key, element)
         variables: dict[str, tf.Variable] = {}
         bytes_lists = state.bytes_lists
         for key in _VARIABLE_COLLECTIONS:
