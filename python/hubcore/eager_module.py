@@ -464,7 +464,13 @@ class _ModuleResource(tf.saved_model.experimental.TrackableResource):
         if "shared_name" in attrs:
             # A private table per load, as TF2 gives each tf.lookup table its own.
             attrs["shared_name"] = self._shared_name
-        return op(**attrs)
+        try:
+            return op(**attrs)
+        except (TypeError, ValueError, tf.errors.OpError) as e:  # attrs missing or malformed
+            raise CorruptModuleError(
+                f"Module {self._module_ref._spec.path}: cannot create state op "
+                f"'{self._node.name}' ({self._node.op}): {e}"
+            ) from None
 
     def _initialize(self) -> Any:
         form = self._initializer_form
