@@ -328,6 +328,31 @@ class VariantBuilder {
     return Status::OK();
   }
 
+  // A shape TensorFlow can build a placeholder for: dims of -1 (unknown) or more, at most
+  // kMaxRank of them, and at most 2**63 - 1 elements in the known ones.
+  Status CheckShape(const TensorShape& shape, const std::string& what) {
+    if (shape.unknown_rank) return Status::OK();
+    constexpr size_t kMaxRank = 254;  // tensorflow::TensorShape::MaxDimensions()
+    if (shape.dims.size() > kMaxRank) {
+      return DataLoss(where_ + ": " + what + " has rank " + std::to_string(shape.dims.size()) +
+                      ", above TensorFlow's " + std::to_string(kMaxRank));
+    }
+    int64_t elements = 1;
+    for (int64_t dim : shape.dims) {
+      if (dim < -1) {
+        return DataLoss(where_ + ": " + what + " has shape " + shape.ToString() +
+                        " with a negative dimension");
+      }
+      if (dim < 0) continue;
+      if (dim > 0 && elements > INT64_MAX / dim) {
+        return DataLoss(where_ + ": " + what + " has shape " + shape.ToString() +
+                        ", more than 2**63 - 1 elements");
+      }
+      elements *= dim;
+    }
+    return Status::OK();
+  }
+
   Status DecodeTensorInfo(const std::string& key, const tensorflow::TensorInfo& proto,
                           const std::string& what, TensorInfo* info) {
     info->key = key;
@@ -394,6 +419,7 @@ class VariantBuilder {
     if (info->kind == TensorKind::kDense || info->kind == TensorKind::kSparse) {
       HUBCORE_RETURN_IF_ERROR(CheckDtype(info->dtype, what));
     }
+    HUBCORE_RETURN_IF_ERROR(CheckShape(info->shape, what));
     for (const auto& name : info->tensor_names) HUBCORE_RETURN_IF_ERROR(CheckTensor(name, what));
     return Status::OK();
   }
