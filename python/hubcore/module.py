@@ -68,6 +68,10 @@ def _import_serialized(
         raise FailedPreconditionError(_unregistered_op_message(module, graph_def, e)) from None
     except tf.errors.OpError as e:  # the message names the node (with the instance's scope)
         raise CorruptModuleError(f"{module}: cannot import the graph: {e.message}") from None
+    except UnicodeDecodeError as e:  # TensorFlow decodes colocation (_class) attrs as UTF-8
+        raise CorruptModuleError(
+            f"{module}: cannot import the graph: a node's colocation attr is not UTF-8 ({e})"
+        ) from None
 
 
 def _unregistered_op_message(module: str, graph_def: bytes, error: tf.errors.OpError) -> str:
