@@ -460,11 +460,11 @@ class _ModuleResource(tf.saved_model.experimental.TrackableResource):
             raise UnsupportedFormatError(
                 f"State op '{self._node.name}' has type {self._node.op}, unknown to TensorFlow"
             )
-        attrs = {key: _attr_value(value) for key, value in self._node.attr.items()}
-        if "shared_name" in attrs:
-            # A private table per load, as TF2 gives each tf.lookup table its own.
-            attrs["shared_name"] = self._shared_name
         try:
+            attrs = {key: _attr_value(value) for key, value in self._node.attr.items()}
+            if "shared_name" in attrs:
+                # A private table per load, as TF2 gives each tf.lookup table its own.
+                attrs["shared_name"] = self._shared_name
             return op(**attrs)
         except (TypeError, ValueError, tf.errors.OpError) as e:  # attrs missing or malformed
             raise CorruptModuleError(
