@@ -319,7 +319,13 @@ class Module(SpecVariantView):
                 variable_def = variable_pb2.VariableDef.FromString(data)
                 variable = variables.get(variable_def.variable_name)
                 if variable is None:
-                    variable = _tf_internal.variable_from_def(variable_def)
+                    try:
+                        variable = _tf_internal.variable_from_def(variable_def)
+                    except (KeyError, ValueError, TypeError) as e:  # names a missing tensor
+                        raise CorruptModuleError(
+                            f"{self._description()}: variable {variable_def.variable_name!r} "
+                            f"in collection {key!r}: {e}"
+                        ) from None
                     variables[variable_def.variable_name] = variable
                 graph.add_to_collection(key, variable)
         self._import_contexts(graph, bytes_lists, self._scope)
