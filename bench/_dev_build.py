@@ -1,4 +1,5 @@
-"""Lets a benchmark import hubcore from a development build instead of an installed package.
+"""Helpers the benchmarks share: importing hubcore from a development build, and running one
+measurement in a fresh child process.
 
 With ``HUBCORE_BUILD_DIR=build/dev`` set (as for the tests), ``python/hubcore`` is put first on
 ``sys.path`` and that build's extension is registered as ``hubcore._core``; without it the
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 import glob
 import importlib.util
+import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -30,3 +33,17 @@ def use_build_dir() -> str | None:
     sys.modules["hubcore._core"] = module
     spec.loader.exec_module(module)
     return build
+
+
+def run_child(script: str, args: list[str], what: str) -> dict:
+    """Runs ``python script args`` (a benchmark's own ``--child`` mode) with TensorFlow's logging
+    muted and returns the JSON it printed after ``RESULT ``; RuntimeError with its output if none.
+    """
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    out = subprocess.run(
+        [sys.executable, script, *args], env=env, capture_output=True, text=True, check=False
+    )
+    for line in out.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT ") :])
+    raise RuntimeError(f"{what} failed:\n{out.stdout}\n{out.stderr[-3000:]}")

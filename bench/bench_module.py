@@ -11,6 +11,7 @@ measurement in a fresh process so that peak RSS covers only that work:
             fresh graph + Saver.restore + tables init + first sess.run.
 
 Usage: python bench/bench_module.py [--layers 100] [--dir /tmp/hubcore_bench_module] [--repeat 3]
+(HUBCORE_BUILD_DIR=build/dev measures a development build instead of the installed package.)
 (TensorFlow import time is excluded everywhere; times are the median over --repeat processes.)
 """
 
@@ -21,9 +22,12 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _dev_build import run_child, use_build_dir
 
 WIDTH = 64
 VOCAB = 1000
@@ -210,6 +214,7 @@ def run_plain(path: str) -> dict:
 
 
 def _child(mode: str, path: str) -> None:
+    use_build_dir()  # HUBCORE_BUILD_DIR=build/dev measures a development build
     _quiet()
     import tensorflow as tf  # noqa: F401  (import time excluded from every figure)
 
@@ -223,18 +228,7 @@ def _child(mode: str, path: str) -> None:
 
 
 def _spawn(mode: str, path: str) -> dict:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", mode, "--dir", path],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    for line in out.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT ") :])
-    raise RuntimeError(f"{mode} failed:\n{out.stdout}\n{out.stderr}")
+    return run_child(__file__, ["--child", mode, "--dir", path], mode)
 
 
 def _median(runs: list[dict], key: str):

@@ -22,13 +22,12 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _dev_build import use_build_dir
+from _dev_build import run_child, use_build_dir
 from bench_module import WIDTH
 from bench_module import build as build_large_module
 
@@ -90,15 +89,10 @@ def _measure(mode: str, path: str, grappler: bool, call: bool) -> dict[str, floa
 
 
 def _in_child(mode: str, path: str, grappler: bool, call: bool) -> dict[str, float]:
-    args = [sys.executable, __file__, "--child", mode, "--dir", path]
+    args = ["--child", mode, "--dir", path]
     args += ["--no-grappler"] if not grappler else []
     args += ["--call"] if call else []
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    out = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
-    for line in out.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT ") :])
-    raise RuntimeError(f"{mode} failed:\n{out.stdout}\n{out.stderr[-3000:]}")
+    return run_child(__file__, args, mode)
 
 
 def main() -> None:

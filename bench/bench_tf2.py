@@ -29,7 +29,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -39,7 +38,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _dev_build import use_build_dir
+from _dev_build import run_child, use_build_dir
 from bench_module import VOCAB, WIDTH
 from bench_module import build as build_large_module
 from bench_runner import DATA, make_inputs
@@ -118,13 +117,8 @@ def _load_child(loader: str, name: str, path: str) -> dict[str, float]:
 
 
 def cold_loads(loader: str, name: str, path: str) -> dict[str, float]:
-    args = [sys.executable, __file__, "--child", loader, "--modules", name, "--dir", path]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    out = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
-    for line in out.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT ") :])
-    raise RuntimeError(f"{loader} on {name} failed:\n{out.stdout}\n{out.stderr[-3000:]}")
+    args = ["--child", loader, "--modules", name, "--dir", path]
+    return run_child(__file__, args, f"{loader} on {name}")
 
 
 def load_table(modules: list[str], large_dir: str, repeat: int, loaders: list[str]) -> None:

@@ -72,6 +72,18 @@ def _graph_mode(path, x):
     return y_value, dict(zip(names, grad_values, strict=True))
 
 
+def _check_against_graph_mode(module, original, x):
+    """`module(x)` and its gradients equal hubcore.Module's on the module at `original`."""
+    expected, grads = _graph_mode(original, x)
+    with tf.GradientTape() as tape:
+        y = module(x)
+        loss = _loss(y)
+    np.testing.assert_allclose(y, expected, rtol=1e-6)
+    variables = module.trainable_variables
+    for variable, grad in zip(variables, tape.gradient(loss, variables), strict=True):
+        np.testing.assert_allclose(grad, grads[variable.name], rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_outputs_match_graph_mode(modules, name):
     module = hub.load(modules / name)
@@ -183,14 +195,7 @@ def test_modules_whose_functions_share_names_load_side_by_side(modules, tmp_path
     # registers "<branch>_rewritten" functions process-wide, so it is compared with the original.)
     for original, module in [("v2_cond", first), ("v2_other_cond", second)]:
         for x in (POSITIVE, NEGATIVE):
-            expected, grads = _graph_mode(modules / original, x)
-            with tf.GradientTape() as tape:
-                y = module(x)
-                loss = _loss(y)
-            np.testing.assert_allclose(y, expected, rtol=1e-6)
-            variables = module.trainable_variables
-            for variable, grad in zip(variables, tape.gradient(loss, variables), strict=True):
-                np.testing.assert_allclose(grad, grads[variable.name], rtol=1e-5, atol=1e-6)
+            _check_against_graph_mode(module, modules / original, x)
 
 
 def _without_collection(modules, tmp_path, name, collection):
@@ -220,14 +225,7 @@ def test_cond_branches_that_only_read_variables_need_no_context(modules, tmp_pat
     """Such branches switch the variables' values, which TF differentiates without contexts."""
     module = hub.load(_without_collection(modules, tmp_path, "v1_cond", "cond_context"))
     for x in (POSITIVE, NEGATIVE):
-        expected, grads = _graph_mode(modules / "v1_cond", x)
-        with tf.GradientTape() as tape:
-            y = module(x)
-            loss = _loss(y)
-        np.testing.assert_allclose(y, expected, rtol=1e-6)
-        variables = module.trainable_variables
-        for variable, grad in zip(variables, tape.gradient(loss, variables), strict=True):
-            np.testing.assert_allclose(grad, grads[variable.name], rtol=1e-5, atol=1e-6)
+        _check_against_graph_mode(module, modules / "v1_cond", x)
 
 
 def test_cond_branch_writes_a_variable_only_when_taken(modules):
