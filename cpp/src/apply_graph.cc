@@ -332,6 +332,11 @@ Status GraphRewriter::BuildApplyGraph(const std::set<std::string>& tags,
     if (!slot) {
       auto fresh = std::make_unique<ApplyPlan>();
       HUBCORE_RETURN_IF_ERROR(BuildPlan(*index, *sig, options.trainable, fresh.get()));
+      std::vector<const tensorflow::NodeDef*> nodes;
+      for (int n : fresh->nodes) nodes.push_back(&index->node(n));
+      HUBCORE_RETURN_IF_ERROR(internal::CheckOpsRegistered(
+          nodes, index->meta->graph_def().library(), internal::ModuleWhere(*spec_, tags),
+          "tf.load_op_library", options.scope));
       slot = std::move(fresh);
     }
     plan = slot.get();

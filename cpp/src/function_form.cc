@@ -134,7 +134,9 @@ tensorflow::DataType OutputType(const tensorflow::NodeDef& node, const tensorflo
 // What the function forms of one graph variant need beyond the rewriter's VariantIndex (whose
 // `is_state` also counts stateful ops that make no resource, e.g. Timestamp); built once.
 struct VariantGraph : internal::VariantIndex {
-  std::string where;                              // "graph variant {train} of module /path"
+  std::string where;  // "graph variant {train} of module /path"
+  std::string module_path;
+  std::string variant_name;                       // "graph variant {train}"
   std::vector<const tensorflow::OpDef*> op_defs;  // nullptr for an unknown op type.
   std::vector<StateKind> state;
   std::vector<char> is_asset;
@@ -265,10 +267,35 @@ void RenameLibrary(const tensorflow::FunctionDefLibrary& source, VariantGraph* g
   }
 }
 
+// The nodes of a form's body by name, for following their inputs ("node:1", "^node").
+class BodyNodes {
+ public:
+  explicit BodyNodes(const std::vector<tensorflow::NodeDef>& body) {
+    for (size_t i = 0; i < body.size(); ++i) position_[body[i].name()] = static_cast<int>(i);
+  }
+  // The position of the node named `name`, or -1.
+  int Find(const std::string& name) const {
+    auto it = position_.find(name);
+    return it == position_.end() ? -1 : it->second;
+  }
+  // The position of the node an input refers to, or -1 when it is not in the body.
+  int Source(const std::string& input) const {
+    std::string name;
+    int idx;
+    ParseTensorName(input[0] == '^' ? input.substr(1) : input, &name, &idx);
+    return Find(name);
+  }
+
+ private:
+  std::unordered_map<std::string, int> position_;
+};
+
 Status IndexVariant(const tensorflow::MetaGraphDef& meta, const GraphVariant& variant,
                     const std::string& module_path, VariantGraph* graph) {
   HUBCORE_RETURN_IF_ERROR(internal::BuildIndex(meta, variant, graph));
-  graph->where = "graph variant " + variant.TagsToString() + " of module " + module_path;
+  graph->module_path = module_path;
+  graph->variant_name = "graph variant " + variant.TagsToString();
+  graph->where = graph->variant_name + " of module " + module_path;
   RenameLibrary(meta.graph_def().library(), graph);
   const auto& nodes = meta.graph_def().node();
   std::unordered_map<std::string, const tensorflow::OpDef*> stripped;
@@ -315,8 +342,9 @@ struct Request {
 // ops, signature inputs and asset constants (which become Placeholder arguments).
 class FormBuilder {
  public:
-  FormBuilder(const VariantGraph& graph, const Request& request, std::string where)
-      : graph_(graph), request_(request), where_(std::move(where)) {}
+  // `what` is the form's part of the graph ("signature 'default'"), as errors name it.
+  FormBuilder(const VariantGraph& graph, const Request& request, const std::string& what)
+      : graph_(graph), request_(request), what_(what), where_(what + " of " + graph.where) {}
 
   Status Build(FunctionForm* out) {
     const int num_nodes = graph_.meta->graph_def().node_size();
@@ -430,6 +458,14 @@ class FormBuilder {
           static_cast<tensorflow::DataType>(arg.dtype));
     }
     *result.mutable_library() = UsedFunctions(body);
+    {
+      std::vector<const tensorflow::NodeDef*> nodes;
+      for (const auto& node : body) nodes.push_back(&node);
+      HUBCORE_RETURN_IF_ERROR(internal::CheckOpsRegistered(
+          nodes, result.library(),
+          "Module " + graph_.module_path + ": " + what_ + " of " + graph_.variant_name,
+          "tf.load_op_library"));
+    }
     SwitchVariableValues(&body);
     HUBCORE_RETURN_IF_ERROR(AddCondContexts(cond_defs, out));
     HUBCORE_RETURN_IF_ERROR(RunLoopsAsFunctions(while_defs, &result, &body, out));
@@ -512,15 +548,8 @@ class FormBuilder {
   // switched instead; the Switch and the reads keep their names (and so their contexts).
   void SwitchVariableValues(std::vector<tensorflow::NodeDef>* body) {
     auto& nodes = *body;
-    std::unordered_map<std::string, int> position;
-    for (size_t i = 0; i < nodes.size(); ++i) position[nodes[i].name()] = static_cast<int>(i);
-    auto node_of = [&](const std::string& input) {
-      std::string name;
-      int idx;
-      ParseTensorName(input[0] == '^' ? input.substr(1) : input, &name, &idx);
-      auto it = position.find(name);
-      return it == position.end() ? -1 : it->second;
-    };
+    const BodyNodes index(nodes);
+    auto node_of = [&](const std::string& input) { return index.Source(input); };
     std::vector<std::vector<int>> readers(nodes.size());  // Per resource Switch.
     std::vector<char> other_uses(nodes.size(), 0);
     for (size_t i = 0; i < nodes.size(); ++i) {
@@ -632,15 +661,8 @@ class FormBuilder {
                              std::vector<tensorflow::NodeDef>* body, FunctionForm* out) {
     if (defs.empty()) return Status::OK();
     auto& nodes = *body;
-    std::unordered_map<std::string, int> position;
-    for (size_t i = 0; i < nodes.size(); ++i) position[nodes[i].name()] = static_cast<int>(i);
-    auto source_of = [&](const std::string& input) {
-      std::string name;
-      int idx;
-      ParseTensorName(input[0] == '^' ? input.substr(1) : input, &name, &idx);
-      auto it = position.find(name);
-      return it == position.end() ? -1 : it->second;
-    };
+    const BodyNodes index(nodes);
+    auto source_of = [&](const std::string& input) { return index.Source(input); };
     std::vector<std::vector<int>> consumers(nodes.size());
     for (size_t i = 0; i < nodes.size(); ++i) {
       for (const auto& input : nodes[i].input()) {
@@ -661,10 +683,10 @@ class FormBuilder {
       loop_names.push_back(summary.name);
       std::vector<int> queue;
       for (const auto& op : summary.owned_ops) {
-        auto it = position.find(op);
-        if (it != position.end() && region[it->second] < 0) {
-          region[it->second] = l;
-          queue.push_back(it->second);
+        const int n = index.Find(op);
+        if (n >= 0 && region[n] < 0) {
+          region[n] = l;
+          queue.push_back(n);
         }
       }
       while (!queue.empty()) {
@@ -727,11 +749,8 @@ class FormBuilder {
       std::unique_ptr<TF_ImportGraphDefOptions, decltype(&TF_DeleteImportGraphDefOptions)> opts(
           TF_NewImportGraphDefOptions(), TF_DeleteImportGraphDefOptions);
       TF_GraphImportGraphDef(graph.get(), buffer.get(), opts.get(), status.get());
-      // As when Python imports the form: an op type TensorFlow does not register, or a graph
-      // it refuses.
-      if (TF_GetCode(status.get()) == TF_NOT_FOUND) {
-        return FailedPrecondition(where_ + ": " + TF_Message(status.get()));
-      }
+      // A graph TensorFlow refuses (its op types were checked before), as when Python imports
+      // the form.
       if (TF_GetCode(status.get()) != TF_OK) {
         return DataLoss(where_ + ": cannot import the graph: " + TF_Message(status.get()));
       }
@@ -1058,6 +1077,7 @@ class FormBuilder {
 
   const VariantGraph& graph_;
   const Request& request_;
+  const std::string what_;
   const std::string where_;
   std::vector<FunctionArg> args_;
   std::unordered_map<std::string, std::string> input_args_;  // "node:i" -> placeholder.
@@ -1126,7 +1146,8 @@ Status FunctionFormBuilder::BuildSignature(const std::set<std::string>& tags,
     return SignatureNotFound("Signature '" + signature + "' is missing from meta graph " +
                              graph->variant->TagsToString());
   }
-  const std::string where = "signature '" + signature + "' of " + graph->where;
+  const std::string what = "signature '" + signature + "'";
+  const std::string where = what + " of " + graph->where;
   Request request;
   for (const auto& input : sig->inputs) request.inputs.emplace_back(input.key, input.tensor_names);
   for (const auto& output : sig->outputs) {
@@ -1151,7 +1172,7 @@ Status FunctionFormBuilder::BuildSignature(const std::set<std::string>& tags,
     HUBCORE_RETURN_IF_ERROR(internal::SelectUpdateOps(*graph, where, stop, &updates));
     for (const auto& update : updates) request.targets.push_back(update.first);
   }
-  return FormBuilder(*graph, request, where).Build(out);
+  return FormBuilder(*graph, request, what).Build(out);
 }
 
 Status FunctionFormBuilder::BuildInitializer(const std::set<std::string>& tags,
@@ -1177,8 +1198,7 @@ Status FunctionFormBuilder::BuildInitializer(const std::set<std::string>& tags,
       }
     }
   }
-  return FormBuilder(*graph, request, "initializer of '" + state + "' in " + graph->where)
-      .Build(out);
+  return FormBuilder(*graph, request, "initializer of '" + state + "'").Build(out);
 }
 
 Status FunctionFormBuilder::BuildRegularizationLosses(const std::set<std::string>& tags,
@@ -1192,7 +1212,7 @@ Status FunctionFormBuilder::BuildRegularizationLosses(const std::set<std::string
       request.outputs.push_back({std::to_string(i++), {name}});
     }
   }
-  return FormBuilder(*graph, request, "regularization losses of " + graph->where).Build(out);
+  return FormBuilder(*graph, request, "regularization losses").Build(out);
 }
 
 }  // namespace hubcore

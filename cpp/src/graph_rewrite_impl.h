@@ -38,6 +38,15 @@ struct ApplyPlan {
   const SignatureInfo* signature = nullptr;
 };
 
+// How errors name the module and variant that hubcore.Module instantiates (Runner's wording).
+inline std::string ModuleWhere(const ModuleSpec& spec, const std::set<std::string>& tags) {
+  GraphVariant variant;
+  variant.tags = tags;
+  const std::string path =
+      spec.path().empty() ? "created by module_fn (not exported)" : spec.path();
+  return "Module " + path + " (graph variant " + variant.TagsToString() + ")";
+}
+
 }  // namespace internal
 
 struct GraphRewriter::Impl {

@@ -15,6 +15,7 @@
 #include "tensorflow/core/framework/function.pb.h"
 #include "tensorflow/core/framework/graph.pb.h"
 #include "tensorflow/core/framework/node_def.pb.h"
+#include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/protobuf/meta_graph.pb.h"
 
 namespace fs = std::filesystem;
@@ -316,18 +317,42 @@ bool ReadsOwnAsset(const tensorflow::NodeDef& node,
 
 Status FindVariantGraph(const ModuleSpec& spec, const std::set<std::string>& tags,
                         const tensorflow::MetaGraphDef** meta_graph) {
-  const int index = internal::FindMetaGraphIndex(spec.data(), tags);
-  if (index < 0) {
-    GraphVariant probe;
-    probe.tags = tags;
-    return InvalidArgument("Module " + spec.path() + " has no graph variant with tags " +
-                           probe.TagsToString());
-  }
+  int index = -1;
+  HUBCORE_RETURN_IF_ERROR(internal::FindVariant(spec.data(), tags, &index));
   *meta_graph = &spec.data().saved_model.meta_graphs(index);
   return Status::OK();
 }
 
 }  // namespace
+
+namespace internal {
+
+Status CheckOpsRegistered(const std::vector<const tensorflow::NodeDef*>& nodes,
+                          const tensorflow::FunctionDefLibrary& library, const std::string& where,
+                          const std::string& how_to_load, const std::string& node_scope) {
+  std::unordered_set<std::string> functions;
+  for (const auto& f : library.function()) functions.insert(f.signature().name());
+  std::map<std::string, std::string> used;  // Op type -> the first node using it.
+  for (const auto* node : nodes) {
+    used.emplace(node->op(), node_scope.empty() ? node->name() : node_scope + "/" + node->name());
+  }
+  for (const auto& f : library.function()) {
+    for (const auto& node : f.node_def()) {
+      used.emplace(node.op(), f.signature().name() + "/" + node.name());
+    }
+  }
+  for (const auto& [op, node] : used) {
+    const tensorflow::OpRegistrationData* data = nullptr;
+    if (functions.count(op) || tensorflow::OpRegistry::Global()->LookUp(op, &data).ok()) continue;
+    return FailedPrecondition(where + " uses op type '" + op + "' (node '" + node +
+                              "'), which is not registered in this TensorFlow. If it is a custom "
+                              "op, load its library first (" +
+                              how_to_load + ").");
+  }
+  return Status::OK();
+}
+
+}  // namespace internal
 
 const char* OpEffectName(OpEffect effect) {
   switch (effect) {

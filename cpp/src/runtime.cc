@@ -298,32 +298,6 @@ struct LoadedModule::Impl {
 
 namespace {
 
-// Checks that every op type the graph uses (outside its own function library) is registered.
-Status CheckOpsRegistered(const tensorflow::GraphDef& graph_def, TF_Graph* graph,
-                          const std::string& where) {
-  std::unordered_set<std::string> functions;
-  for (const auto& f : graph_def.library().function()) functions.insert(f.signature().name());
-  std::map<std::string, std::string> used;  // op type -> first node using it
-  for (const auto& node : graph_def.node()) used.emplace(node.op(), node.name());
-  for (const auto& f : graph_def.library().function()) {
-    for (const auto& node : f.node_def()) {
-      used.emplace(node.op(), f.signature().name() + "/" + node.name());
-    }
-  }
-  StatusPtr s = NewStatus();
-  for (const auto& [op, node] : used) {
-    if (functions.count(op)) continue;
-    BufferPtr buf(TF_NewBuffer());  // TF_GraphGetOpDef refuses a non-empty buffer.
-    TF_GraphGetOpDef(graph, op.c_str(), buf.get(), s.get());
-    if (TF_GetCode(s.get()) == TF_NOT_FOUND) {
-      return FailedPrecondition(where + " uses op type '" + op + "' (node '" + node +
-                                "'), which is not registered in this TensorFlow. If it is a "
-                                "custom op, load its library first (custom_op_libraries).");
-    }
-  }
-  return Status::OK();
-}
-
 // Adds the restore ops (restore_ops.h) for every variable of the variant and a NoOp running
 // all their assigns; returns the NoOp's name in `*restore_op` ("" when there is nothing to
 // restore).
@@ -438,7 +412,12 @@ Status LoadedModule::Load(const ModuleSpec& spec, const LoadOptions& options,
   tensorflow::GraphDef graph_def = meta_graph.graph_def();
   // Devices baked in at export time (e.g. /job:worker/task:3) would break local serving.
   for (auto& node : *graph_def.mutable_node()) node.clear_device();
-  HUBCORE_RETURN_IF_ERROR(CheckOpsRegistered(graph_def, impl->graph, where));
+  {
+    std::vector<const tensorflow::NodeDef*> nodes;
+    for (const auto& node : graph_def.node()) nodes.push_back(&node);
+    HUBCORE_RETURN_IF_ERROR(
+        internal::CheckOpsRegistered(nodes, graph_def.library(), where, "custom_op_libraries"));
+  }
   std::string restore_op;
   HUBCORE_RETURN_IF_ERROR(AddRestoreNodes(data, variant, &graph_def, &restore_op));
 

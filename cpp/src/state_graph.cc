@@ -283,6 +283,16 @@ Status GraphRewriter::BuildStateGraph(const std::set<std::string>& tags,
     checkpoint = &it->second;
   }
 
+  {
+    std::vector<const tensorflow::NodeDef*> nodes;
+    for (int n = 0; n < static_cast<int>(keep.size()); ++n) {
+      if (keep[n]) nodes.push_back(&index->node(n));
+    }
+    HUBCORE_RETURN_IF_ERROR(internal::CheckOpsRegistered(nodes, index->meta->graph_def().library(),
+                                                         internal::ModuleWhere(*spec_, tags),
+                                                         "tf.load_op_library", scope));
+  }
+
   tensorflow::GraphDef result;
   internal::CopyGraphHeader(index->meta->graph_def(), &result);
   if (result.has_library()) out->function_library = result.library().SerializeAsString();

@@ -26,7 +26,6 @@ from tensorflow.core.protobuf import control_flow_pb2
 from hubcore import _core, _tf_internal
 from hubcore.errors import (
     CorruptModuleError,
-    FailedPreconditionError,
     InvalidArgumentError,
     UnsupportedFormatError,
 )
@@ -197,11 +196,9 @@ class EagerModule(tf.Module, SpecVariantView):
                     return_elements=names + form["targets"],
                     name=scope,
                 )
-        except tf.errors.NotFoundError as e:  # an op type this TensorFlow does not register
-            raise FailedPreconditionError(f"Module {self._spec.path}: {e.message}") from None
         except (ValueError, tf.errors.OpError) as e:
             # The inputs are placeholders of the signature's own specs (or none), so only the
-            # module's graph can be at fault.
+            # module's graph can be at fault (unregistered op types were refused in C++).
             raise CorruptModuleError(
                 f"Module {self._spec.path}: cannot import the graph: {e}"
             ) from None

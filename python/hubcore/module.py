@@ -10,21 +10,19 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.framework import function_pb2, graph_pb2, variable_pb2
+from tensorflow.core.framework import function_pb2, variable_pb2
 from tensorflow.core.protobuf import control_flow_pb2
 
 from hubcore import _core, _function_state, _tf_internal
 from hubcore._convert import check_integer_range
 from hubcore.errors import (
     CorruptModuleError,
-    FailedPreconditionError,
     InvalidArgumentError,
 )
 from hubcore.module_spec import (
@@ -60,37 +58,17 @@ def _import_serialized(
 
     ``module`` names the module and variant in errors. TensorFlow refusing the graph is the
     module's fault: the input map only feeds tensors already converted to the signature's dtypes
-    and the instance's own state. The errors are those Runner and hubcore.load raise.
+    and the instance's own state (op types TensorFlow does not register were refused by the
+    rewriter already, as in Runner and hubcore.load).
     """
     try:
         _tf_internal.import_graph_def(graph, graph_def, input_map, colocated_nodes)
-    except tf.errors.NotFoundError as e:  # an op type this TensorFlow does not register
-        raise FailedPreconditionError(_unregistered_op_message(module, graph_def, e)) from None
     except tf.errors.OpError as e:  # the message names the node (with the instance's scope)
         raise CorruptModuleError(f"{module}: cannot import the graph: {e.message}") from None
     except UnicodeDecodeError as e:  # TensorFlow decodes colocation (_class) attrs as UTF-8
         raise CorruptModuleError(
             f"{module}: cannot import the graph: a node's colocation attr is not UTF-8 ({e})"
         ) from None
-
-
-def _unregistered_op_message(module: str, graph_def: bytes, error: tf.errors.OpError) -> str:
-    """Runner's wording for an op type TensorFlow does not register, naming the first node that
-    uses it (TensorFlow's message names only the op type)."""
-    match = re.search(r"Op type not registered '([^']+)'", error.message)
-    if match is None:
-        return f"{module}: {error.message}"
-    op = match.group(1)
-    graph = graph_pb2.GraphDef.FromString(graph_def)
-    users = [node.name for node in graph.node if node.op == op]
-    for function in graph.library.function:
-        name = function.signature.name
-        users += [f"{name}/{node.name}" for node in function.node_def if node.op == op]
-    node = f" (node '{users[0]}')" if users else ""
-    return (
-        f"{module} uses op type '{op}'{node}, which is not registered in this TensorFlow. If it "
-        "is a custom op, load its library first (tf.load_op_library)."
-    )
 
 
 def _register_functions(graph: tf.Graph, function_library: bytes) -> None:

@@ -46,7 +46,7 @@ HUBCORE_API Status ListOpTypes(const ModuleSpec& spec, const std::set<std::strin
                                std::vector<OpTypeUse>* uses);
 
 // OK when the variant uses only allowlisted ops; otherwise kPermissionDenied naming the first
-// offending node and its op type. kInvalidArgument when there is no variant with `tags`.
+// offending node and its op type. kVariantNotFound when there is no variant with `tags`.
 HUBCORE_API Status CheckSafeMode(const ModuleSpec& spec, const std::set<std::string>& tags);
 
 }  // namespace hubcore
