@@ -116,6 +116,7 @@ def test_signature_outputs_as_dict_and_output_key():
         ({"signature": "nope"}, hubcore.SignatureNotFoundError, ["'encode'", "'no_default'"]),
         ({"tags": {"nope"}}, hubcore.VariantNotFoundError, ["{train}"]),
         ({"arguments": {"y": 1.0}}, hubcore.InvalidArgumentError, ["'y'", "'x'"]),
+        ({"arguments": [("x", 1.0)]}, hubcore.InvalidArgumentError, ["dict", "list"]),
         (
             {"output_key": "sum", "signature_outputs_as_dict": True},
             hubcore.InvalidArgumentError,

@@ -76,6 +76,11 @@ class KerasLayer(keras.layers.Layer):
         self._outputs_as_dict = bool(signature_outputs_as_dict)
         self._output_key = None if self._outputs_as_dict else (output_key or "default")
         self._tags = None if tags is None else sorted(tags)
+        if arguments is not None and not isinstance(arguments, Mapping):
+            raise InvalidArgumentError(
+                f"KerasLayer: arguments must be a dict of signature inputs, got "
+                f"{type(arguments).__name__}"
+            )
         self._arguments = dict(arguments or {})
         self._module = load(self._handle, tags=self._tags)
         # Raises SignatureNotFoundError naming the signatures that exist.
